@@ -1,0 +1,1 @@
+"""Command-line shells: options in, one pydantic result out to a renderer. No decisions here."""

@@ -1,0 +1,7 @@
+"""`planner catalog` (being built)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

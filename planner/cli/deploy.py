@@ -1,0 +1,7 @@
+"""`planner deploy` (being built)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

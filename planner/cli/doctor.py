@@ -1,0 +1,7 @@
+"""`planner doctor` (being built)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

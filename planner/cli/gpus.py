@@ -1,0 +1,7 @@
+"""`planner gpus` (being built)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

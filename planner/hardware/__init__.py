@@ -1,0 +1,1 @@
+"""Hardware: what a machine has, probed (NVML, psutil, sysfs) or described (--gpu, --ram, --hardware)."""

@@ -1,0 +1,127 @@
+"""The Hardware model: one pydantic object that probe prints, --hardware loads, and plan/doctor consume.
+
+Field names are a JSON contract (issue #2): add fields freely, never rename.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Vendor = Literal["nvidia", "amd", "intel", "apple", "other"]
+
+
+class GpuProcess(BaseModel):
+    pid: int
+    name: str
+    used_memory_bytes: int | None = None
+
+
+class Gpu(BaseModel):
+    """One accelerator, probed or taken from the hardware database."""
+
+    index: int = 0
+    name: str
+    vendor: Vendor = "nvidia"
+    uuid: str | None = None
+    architecture: str | None = None
+    compute_capability: str | None = None  # "6.1" for NVIDIA; AMD uses gfx_target instead
+    gfx_target: str | None = None
+    memory_total_bytes: int
+    memory_free_bytes: int | None = None
+    memory_used_bytes: int | None = None
+    memory_bandwidth_gbs: float | None = None
+    fp16: bool | None = None
+    fp16_crippled: bool | None = None
+    bf16: bool | None = None
+    tensor_cores: bool | None = None
+    unified_memory: bool = False  # Apple Silicon, DGX Spark: GPU shares host RAM
+    driver_version: str | None = None
+    cuda_driver_version: str | None = None  # the CUDA version the driver supports, e.g. "12.2"
+    pcie_gen_current: int | None = None
+    pcie_gen_max: int | None = None
+    pcie_width_current: int | None = None
+    pcie_width_max: int | None = None
+    power_limit_watts: float | None = None
+    power_draw_watts: float | None = None
+    temperature_c: int | None = None
+    throttle_reasons: list[str] = Field(default_factory=list)
+    persistence_mode: bool | None = None
+    ecc_errors_uncorrected: int | None = None
+    mig_enabled: bool | None = None
+    processes: list[GpuProcess] = Field(default_factory=list)
+    db_match: str | None = None  # the hardware_db entry this GPU was matched to, None if unknown to the DB
+    source: str = "probe"  # "probe" (NVML etc.), "what-if" (--gpu), "file" (--hardware)
+
+    @property
+    def vram_bytes(self) -> int:
+        return self.memory_total_bytes
+
+    @property
+    def usable_bytes(self) -> int:
+        """Memory the planner may fill: free memory when probed, else the total."""
+        return self.memory_free_bytes if self.memory_free_bytes is not None else self.memory_total_bytes
+
+    def cc_tuple(self) -> tuple[int, int] | None:
+        if not self.compute_capability:
+            return None
+        major, _, minor = self.compute_capability.partition(".")
+        return int(major), int(minor or 0)
+
+
+class Cpu(BaseModel):
+    model: str = "unknown CPU"
+    architecture: str = "x86_64"
+    physical_cores: int = 1
+    logical_cores: int = 1
+    flags: list[str] = Field(default_factory=list)  # normalised lower-case: avx, avx2, fma, f16c, avx512f, ...
+    memory_bandwidth_gbs: float | None = None  # host RAM bandwidth, when known (used for CPU-side speed)
+
+
+class Memory(BaseModel):
+    total_bytes: int
+    available_bytes: int
+    swap_total_bytes: int = 0
+    swap_free_bytes: int = 0
+
+
+class Disk(BaseModel):
+    path: str = ""
+    total_bytes: int | None = None
+    free_bytes: int | None = None
+    read_bandwidth_gbs: float | None = None  # sequential read speed, for the streaming-from-disk estimate
+
+
+class Container(BaseModel):
+    docker_client: bool = False
+    docker_version: str | None = None
+    engine_reachable: bool = False
+    nvidia_runtime: bool = False
+    detail: str | None = None
+
+
+class DriverStatus(BaseModel):
+    """What the GPU driver layer said, as a fact: a missing driver or an NVML error is not a crash."""
+
+    nvml_available: bool = False
+    error: str | None = None  # e.g. "Driver/library version mismatch"
+    driver_version: str | None = None
+    cuda_driver_version: str | None = None
+    nvml_version: str | None = None
+
+
+class Hardware(BaseModel):
+    gpus: list[Gpu] = Field(default_factory=list)
+    cpu: Cpu = Field(default_factory=Cpu)
+    memory: Memory
+    disk: Disk = Field(default_factory=Disk)
+    container: Container = Field(default_factory=Container)
+    os: str = "linux"
+    driver: DriverStatus = Field(default_factory=DriverStatus)
+    source: str = "probe"  # probe | what-if | file
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def has_gpu(self) -> bool:
+        return bool(self.gpus)

@@ -1,0 +1,1 @@
+"""Model facts: GGUF headers (local and remote), sources, the offline catalog and the quant table."""
