@@ -112,3 +112,32 @@ class Plan(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     llama_cpp_build: str = ""  # the llama.cpp behaviour the estimate models, e.g. "b10454"
+
+
+class Overrides(BaseModel):
+    """Plan parameters the user fixed on the command line; None means the solver chooses."""
+
+    quant: str | None = None
+    ctx_size: int | None = None
+    batch_size: int | None = None
+    ubatch_size: int | None = None
+    n_gpu_layers: int | None = None
+    cache_type_k: str | None = None
+    cache_type_v: str | None = None
+    flash_attn: Literal["on", "off", "auto"] | None = None
+    parallel: int | None = None
+    n_cpu_moe: int | None = None
+    tensor_split: list[float] | None = None
+    threads: int | None = None
+    mmap: bool | None = None
+
+
+class PlanRequest(BaseModel):
+    """Everything `plan` (and `deploy`, `doctor MODEL`) needs: what to run, on what, with which fixed knobs."""
+
+    model: str | None = None  # repo, repo:quant, hf.co/..., local path, catalog alias; None = recommend
+    hardware: Hardware
+    runtime: Runtime = "llama-server"
+    overrides: Overrides = Field(default_factory=Overrides)
+    margin_bytes: int | None = None  # per-GPU safety margin; None = the solver's default
+    offline: bool = False  # never touch the network; use the catalog

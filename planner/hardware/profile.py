@@ -32,6 +32,8 @@ class Gpu(BaseModel):
     memory_free_bytes: int | None = None
     memory_used_bytes: int | None = None
     memory_bandwidth_gbs: float | None = None
+    fp32_tflops: float | None = None  # for the prompt-speed model
+    fp16_tflops: float | None = None  # dense FP16 (tensor cores where present)
     fp16: bool | None = None
     fp16_crippled: bool | None = None
     bf16: bool | None = None
@@ -109,6 +111,7 @@ class DriverStatus(BaseModel):
     driver_version: str | None = None
     cuda_driver_version: str | None = None
     nvml_version: str | None = None
+    nvml_error_code: int | None = None  # NVML's return code when nvmlInit failed (18 = version mismatch)
 
 
 class Hardware(BaseModel):
@@ -117,7 +120,8 @@ class Hardware(BaseModel):
     memory: Memory
     disk: Disk = Field(default_factory=Disk)
     container: Container = Field(default_factory=Container)
-    os: str = "linux"
+    os: str = "linux"  # platform.system() in lower case: linux, darwin, windows
+    os_release: str | None = None  # e.g. "Debian GNU/Linux 12 (bookworm), kernel 6.1.0"
     driver: DriverStatus = Field(default_factory=DriverStatus)
     source: str = "probe"  # probe | what-if | file
     warnings: list[str] = Field(default_factory=list)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 _BLOCK_RE = re.compile(r"^blk\.(\d+)\.")
 _EXPERT_RE = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps")
@@ -64,6 +64,16 @@ class ModelFacts(BaseModel):
     mmproj_bytes: int = 0
     header_bytes_read: int | None = None  # bytes transferred to learn this (remote reads)
     origin: str = "gguf"  # gguf | catalog
+    _kv_shapes: list[tuple[int, int, bool]] | None = PrivateAttr(default=None)
+    _derived: dict = PrivateAttr(default_factory=dict)  # memo for estimators (per-unit padding, ...)
+
+    def layer_kv_shapes(self) -> list[tuple[int, int, bool]]:
+        """(K width, V width, is SWA) per layer, computed once: the solver asks thousands of times."""
+        if self._kv_shapes is None:
+            self._kv_shapes = [
+                (self.kv_width_k(il), self.kv_width_v(il), self.is_swa(il)) for il in range(self.n_layer)
+            ]
+        return self._kv_shapes
 
     # --- per-layer attention shape -------------------------------------------------------------
     def head_kv(self, il: int) -> int:

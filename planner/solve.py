@@ -1,0 +1,586 @@
+"""The solver: candidates (model files) x hardware -> the best Plan, with alternatives, under a stated margin.
+
+Pure: it gets ModelFacts through loaders handed to it and does no I/O of its own (see planner/candidates.py for
+where candidates come from). Order of preference, as a demanding user would choose by hand:
+
+1. everything on the GPU(s) at a useful context (>= 4096 tokens, or the model's own maximum if smaller), with
+   f16 KV first, then q8_0 KV (negligible quality cost, half the memory), before giving up context;
+2. the best quality quant that does that; among equals, the larger context (up to 32768: longer contexts cost
+   memory and prompt time without helping most chats; --ctx asks for more);
+3. if nothing fits fully: partial offload with as many layers as fit, for the best quality that still generates at
+   a usable speed; then CPU only; then, for a model larger than RAM, the disk-bound estimate (exit 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from planner.errors import BadInput, NothingFits
+from planner.estimate.memory import (
+    CUDA_FA_PAIRS,
+    MiB,
+    estimate_memory,
+    kv_bytes_per_token,
+)
+from planner.estimate.speed import disk_seconds_per_token, estimate_speed
+from planner.hardware.profile import Gpu, Hardware
+from planner.models.facts import ModelFacts
+from planner.plan import (
+    Alternative,
+    MemoryUse,
+    Overrides,
+    Plan,
+    PlanRequest,
+    Quality,
+    Runtime,
+    Settings,
+    Speed,
+)
+
+CTX_LADDER = (32768, 16384, 8192, 4096, 2048, 1024, 512)
+USEFUL_CTX = 4096
+DEFAULT_BATCH = 2048
+DEFAULT_UBATCH = 512
+USABLE_TOKENS_PER_S = 5.0  # below this a chat feels broken: prefer a smaller quant that is faster
+LLAMA_CPP_BUILD = "b10454"  # the llama.cpp behaviour modelled (llama-cpp-python 0.3.35+ vendors >= b10454)
+HOST_OS_RESERVE = 1024 * MiB  # what the OS and other programs keep when RAM is given as a what-if total
+
+
+def default_margin(gpu: Gpu) -> int:
+    """Safety margin kept free per GPU: 256 MiB or 3 % of VRAM, whichever is larger (fragmentation, spikes)."""
+    return max(256 * MiB, int(gpu.memory_total_bytes * 0.03))
+
+
+@dataclass
+class Candidate:
+    """One model file that could be run: known by size first; its header is read only when needed."""
+
+    model: str  # display name, e.g. "Qwen1.5-14B-Chat"
+    quant: str
+    size_bytes: int
+    load_facts: Callable[[], ModelFacts]
+    quality: Quality | None = None
+    file: str | None = None
+    _facts: ModelFacts | None = field(default=None, repr=False)
+
+    def facts(self) -> ModelFacts:
+        if self._facts is None:
+            self._facts = self.load_facts()
+        return self._facts
+
+
+@dataclass
+class Fit:
+    settings: Settings
+    memory: MemoryUse
+    speed: Speed
+    full_offload: bool
+    where: str
+
+
+def host_capacity(hw: Hardware) -> int:
+    if hw.source == "probe":
+        return hw.memory.available_bytes
+    return max(0, hw.memory.total_bytes - HOST_OS_RESERVE)
+
+
+def _fits(memory: MemoryUse, host_cap: int) -> bool:
+    if any(d.total_bytes > d.capacity_bytes for d in memory.devices):
+        return False
+    # mmap'd host weights are page cache: they must fit too, or every token re-reads them from disk
+    return memory.host.total_bytes <= host_cap
+
+
+def _fa_choice(facts: ModelFacts, gpus: list[Gpu], k: str, v: str, override: str | None) -> str:
+    if override in ("on", "off"):
+        return override
+    head_ok = facts.head_dim_k in (40, 64, 72, 80, 96, 112, 128, 256) or facts.kv_lora_rank
+    nvidia = any(g.vendor == "nvidia" for g in gpus)
+    if nvidia and (not head_ok or (k, v) not in CUDA_FA_PAIRS):
+        return "off"
+    return "on"
+
+
+def _kv_options(ov: Overrides, last_resort: bool) -> list[tuple[str, str]]:
+    if ov.cache_type_k or ov.cache_type_v:
+        k = ov.cache_type_k or ov.cache_type_v or "f16"
+        v = ov.cache_type_v or ov.cache_type_k or "f16"
+        return [(k, v)]
+    # q8_0 costs ~0.002 perplexity; q4_0 costs more and is kept for the tiers where nothing else fits
+    return [("f16", "f16"), ("q8_0", "q8_0")] + ([("q4_0", "q4_0")] if last_resort else [])
+
+
+def _ctx_options(facts: ModelFacts, ov: Overrides) -> list[int]:
+    if ov.ctx_size:
+        return [ov.ctx_size]
+    top = facts.context_length or USEFUL_CTX
+    ladder = [c for c in CTX_LADDER if c <= top]
+    if top < CTX_LADDER[0] and top not in ladder:
+        ladder.insert(0, top)
+    return ladder or [top]
+
+
+def _threads(hw: Hardware, ov: Overrides) -> int:
+    return ov.threads or max(1, hw.cpu.physical_cores)
+
+
+def _settings(
+    facts: ModelFacts,
+    hw: Hardware,
+    ov: Overrides,
+    *,
+    ctx: int,
+    kv: tuple[str, str],
+    ngl: int,
+    ubatch: int,
+    runtime: Runtime = "llama-server",
+) -> Settings:
+    fa = _fa_choice(facts, hw.gpus, kv[0], kv[1], ov.flash_attn)
+    parallel = ov.parallel or 1
+    gpus = hw.gpus
+    split = ov.tensor_split
+    if split is None and len(gpus) > 1:
+        split = [round(g.usable_bytes / MiB / 1024, 2) for g in gpus]  # by free memory, in GiB
+    return Settings(
+        n_gpu_layers=ngl if gpus else 0,
+        ctx_size=ctx,
+        batch_size=ov.batch_size or max(DEFAULT_BATCH, ubatch),
+        ubatch_size=ubatch,
+        flash_attn=fa,  # type: ignore[arg-type]
+        cache_type_k=kv[0],
+        cache_type_v=kv[1],
+        threads=_threads(hw, ov),
+        parallel=parallel,
+        kv_unified=True,
+        tensor_split=split if len(gpus) > 1 else None,
+        n_cpu_moe=ov.n_cpu_moe or 0,
+        mmap=True if ov.mmap is None else ov.mmap,
+        # llama-cpp-python keeps the library default swa_full=true (full-size SWA caches); llama-server does not
+        swa_full=runtime == "llama-cpp-python",
+    )
+
+
+def _where(facts: ModelFacts, settings: Settings, gpus: list[Gpu]) -> str:
+    if not gpus or settings.n_gpu_layers == 0:
+        return "CPU"
+    if settings.n_gpu_layers >= facts.n_layer + 1 and settings.n_cpu_moe == 0:
+        return "GPU"
+    return "GPU+CPU"
+
+
+def _evaluate(facts: ModelFacts, hw: Hardware, settings: Settings, runtime: Runtime, margins: list[int]) -> Fit:
+    memory = estimate_memory(facts, settings, hw.gpus, runtime, margin_bytes=0)
+    for dev, gpu, margin in zip(memory.devices, hw.gpus, margins):
+        dev.capacity_bytes = max(0, gpu.usable_bytes - margin)
+    memory.margin_bytes = max(margins, default=0)
+    memory.host.capacity_bytes = host_capacity(hw)
+    speed = estimate_speed(facts, settings, memory, hw.gpus, hw.cpu)
+    where = _where(facts, settings, hw.gpus)
+    return Fit(settings, memory, speed, where == "GPU", where)
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One level of the preference order: where the model must live and the least context accepted."""
+
+    name: str
+    full_offload: bool  # every layer on the GPU(s)
+    min_ctx: int
+    last_resort_kv: bool = False
+
+
+# Full offload at a useful context beats everything; then full offload at 2048 (still a real chat); then partial
+# offload at a useful context; then whatever runs at all.
+TIERS = (
+    Tier("gpu", True, USEFUL_CTX),
+    Tier("gpu-short", True, 2048),
+    Tier("partial", False, USEFUL_CTX),
+    Tier("partial-short", False, 2048, last_resort_kv=True),
+    Tier("anything", False, 512, last_resort_kv=True),
+)
+
+
+def _min_bytes_on_gpu(facts: ModelFacts) -> int:
+    """Lower bound of the GPU bytes of a full offload: every layer and the output, nothing else."""
+    return sum(facts.layer_bytes) + facts.output_bytes
+
+
+def fit_model(
+    facts: ModelFacts, hw: Hardware, ov: Overrides, runtime: Runtime, margins: list[int], tier: Tier
+) -> Fit | None:
+    """The best settings for one model file within `tier`, or None. Memory grows with ctx and -ngl."""
+    host_cap = host_capacity(hw)
+    full = facts.n_layer + 1
+    gpu_capacity = sum(max(0, g.usable_bytes - m) for g, m in zip(hw.gpus, margins))
+    fixed_ngl = ov.n_gpu_layers
+    if tier.full_offload:
+        if not hw.gpus or (fixed_ngl is not None and fixed_ngl < full) or ov.n_cpu_moe:
+            return None
+        if _min_bytes_on_gpu(facts) > gpu_capacity:
+            return None
+    ubatches = [ov.ubatch_size] if ov.ubatch_size else [DEFAULT_UBATCH, 256]
+    ctxs = [c for c in _ctx_options(facts, ov) if c >= min(tier.min_ctx, facts.context_length or tier.min_ctx)]
+    if ov.ctx_size:
+        ctxs = [ov.ctx_size]
+    kvs = _kv_options(ov, tier.last_resort_kv)
+
+    def attempt(ctx: int, kv: tuple[str, str], ngl: int, ub: int) -> Fit:
+        return _evaluate(
+            facts, hw, _settings(facts, hw, ov, ctx=ctx, kv=kv, ngl=ngl, ubatch=ub, runtime=runtime), runtime, margins
+        )
+
+    if tier.full_offload or not hw.gpus:
+        ngl = full if hw.gpus else 0
+        for ctx in ctxs:
+            for kv in kvs:
+                for ub in ubatches:
+                    fit = attempt(ctx, kv, ngl, ub)
+                    if _fits(fit.memory, host_cap):
+                        return fit
+        return None
+
+    # partial offload: the most layers that fit (binary search: memory grows with -ngl)
+    ngl_options = [fixed_ngl] if fixed_ngl is not None else list(range(full, -1, -1))
+    for ctx in ctxs:
+        for kv in kvs:
+            best: Fit | None = None
+            lo, hi = 0, len(ngl_options) - 1
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                fit = attempt(ctx, kv, ngl_options[mid], ubatches[0])
+                if _fits(fit.memory, host_cap):
+                    best, hi = fit, mid - 1
+                else:
+                    lo = mid + 1
+            if best is not None:
+                return best
+    return None
+
+
+def closest_attempt(facts: ModelFacts, hw: Hardware, ov: Overrides, runtime: Runtime, margins: list[int]) -> Fit:
+    """What the smallest sensible setting would need: shown when nothing fits."""
+    ctx = ov.ctx_size or min(2048, facts.context_length or 2048)
+    kv = _kv_options(ov, True)[-1]
+    ngl = ov.n_gpu_layers if ov.n_gpu_layers is not None else (facts.n_layer + 1 if hw.gpus else 0)
+    settings = _settings(facts, hw, ov, ctx=ctx, kv=kv, ngl=ngl, ubatch=ov.ubatch_size or 256, runtime=runtime)
+    return _evaluate(facts, hw, settings, runtime, margins)
+
+
+def choose(
+    candidates: list[Candidate],
+    hw: Hardware,
+    ov: Overrides,
+    runtime: Runtime,
+    margin_bytes: int | None,
+    *,
+    min_speed: float = USABLE_TOKENS_PER_S,
+) -> tuple[Candidate | None, Fit | None, list[tuple[Candidate, Fit | None]]]:
+    """The best-quality candidate of the best tier; candidates come best quality first.
+
+    Returns the choice, its fit, and (candidate, its best fit in any tier or None) for the alternatives table.
+    """
+    margins = [margin_bytes if margin_bytes is not None else default_margin(g) for g in hw.gpus]
+    best_fit: dict[int, Fit | None] = {}
+    chosen: tuple[Candidate, Fit] | None = None
+    tiers = (
+        TIERS
+        if hw.gpus
+        else (Tier("cpu", False, USEFUL_CTX), Tier("cpu-short", False, 2048, True), Tier("cpu-any", False, 512, True))
+    )
+    host_cap = host_capacity(hw)
+    gpu_cap = sum(max(0, g.usable_bytes - m) for g, m in zip(hw.gpus, margins))
+    for tier in tiers:
+        for i, cand in enumerate(candidates):
+            if i in best_fit and best_fit[i] is not None and best_fit[i].full_offload and not tier.full_offload:
+                continue
+            if cand.size_bytes > gpu_cap + host_cap:
+                best_fit.setdefault(i, None)
+                continue  # cannot fit anywhere: don't even read its header
+            fit = fit_model(cand.facts(), hw, ov, runtime, margins, tier)
+            if fit is not None and best_fit.get(i) is None:
+                best_fit[i] = fit
+            else:
+                best_fit.setdefault(i, None)
+            last_tier = tier is tiers[-1]
+            if fit is not None and chosen is None and (fit.speed.generation_tokens_per_s >= min_speed or last_tier):
+                chosen = (cand, fit)
+        if chosen is not None:
+            break
+    # fill the alternatives with each candidate's best fit in any tier
+    for i, cand in enumerate(candidates):
+        if best_fit.get(i) is None and cand.size_bytes <= gpu_cap + host_cap:
+            for tier in tiers:
+                fit = fit_model(cand.facts(), hw, ov, runtime, margins, tier)
+                if fit is not None:
+                    best_fit[i] = fit
+                    break
+    evaluated = [(cand, best_fit.get(i)) for i, cand in enumerate(candidates)]
+    if chosen is None:
+        return None, None, evaluated
+    return chosen[0], chosen[1], evaluated
+
+
+def quality_text(q: Quality | None) -> str:
+    if q is None:
+        return ""
+    label = {"perplexity": "PPL", "ppl_increase": "+PPL", "kld": "KLD"}.get(q.metric, q.metric)
+    return f"{label} {q.value:g}"
+
+
+def alternative_of(cand: Candidate, fit: Fit | None) -> Alternative:
+    return Alternative(
+        model=cand.model,
+        quant=cand.quant,
+        file=cand.file,
+        size_bytes=cand.size_bytes,
+        fits=fit is not None,
+        where=fit.where if fit else "does not fit",
+        n_gpu_layers=fit.settings.n_gpu_layers if fit else 0,
+        ctx_size=fit.settings.ctx_size if fit else 0,
+        generation_tokens_per_s=fit.speed.generation_tokens_per_s if fit else None,
+        quality=cand.quality,
+    )
+
+
+def kv_cost_line(facts: ModelFacts, settings: Settings) -> str:
+    per_token = kv_bytes_per_token(facts, settings.cache_type_k, settings.cache_type_v)
+    return f"KV cache costs {per_token / 1024:.0f} KiB per token of context ({settings.cache_type_k})"
+
+
+def disk_bound_speed(facts: ModelFacts, hw: Hardware) -> float:
+    return disk_seconds_per_token(facts, host_capacity(hw), hw.disk.read_bandwidth_gbs)
+
+
+def plan_from(
+    cand: Candidate,
+    fit: Fit,
+    hw: Hardware,
+    runtime: Runtime,
+    command: list[str],
+    reasons: list[str],
+    warnings: list[str],
+    alternatives: list[Alternative],
+) -> Plan:
+    facts = cand.facts()
+    return Plan(
+        model=facts.summary(),
+        hardware=hw,
+        runtime=runtime,
+        fits=True,
+        where=fit.where,
+        settings=fit.settings,
+        memory=fit.memory,
+        speed=fit.speed,
+        quality=cand.quality,
+        command=command,
+        alternatives=alternatives,
+        reasons=reasons,
+        warnings=warnings,
+        llama_cpp_build=LLAMA_CPP_BUILD,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The entry point: wires the I/O edge (planner.candidates) to the pure core above.
+# ---------------------------------------------------------------------------------------------------------------
+QUANT_PENALTY = {  # log10-parameter units: how much a quant costs against a smaller model at higher precision.
+    # Set from Qwen's own perplexity matrix (hardware_db/models, Qwen1.5 cards): 14B Q2_K (12.27) still beats 7B
+    # F16 (14.21), a 0.26 log10-size gap, while 0.5B Q2_K (62.1 vs 34.2) collapses: low bits hurt small models.
+    "lowbit": 0.15,
+    "kquant": 0.02,
+    "legacy": 0.03,
+    "q8": 0.0,
+    "float": 0.0,
+}
+
+
+def plan_model(request: PlanRequest) -> Plan:
+    """Plan one model (or recommend one when request.model is None) for request.hardware."""
+    from planner import candidates as cands_mod
+
+    hw = request.hardware
+    ov = request.overrides
+    ccs = [cc for g in hw.gpus if (cc := g.cc_tuple())]
+    warnings = list(hw.warnings)
+    if request.model is None:
+        ranked = _recommend(hw, ov, request.runtime, request.margin_bytes, ccs)
+        if not ranked:
+            raise NothingFits("no catalog model runs usably on this hardware, not even the smallest")
+        _, cand, fit, evaluated, why = ranked[0]
+        alternatives = [alternative_of(c, f) for _, c, f, _, _ in ranked[1:10]]
+        reasons = [why, *_reasons(cand, fit, evaluated, hw)[1:]]
+        return _finish(cand, fit, hw, request, reasons, warnings, alternatives)
+
+    candidates, more_warnings = cands_mod.candidates_for(
+        request.model, quant=ov.quant, offline=request.offline, ccs=ccs
+    )
+    warnings += more_warnings
+    if not candidates:
+        raise BadInput(f"{request.model}: no GGUF model file to plan with")
+    chosen, fit, evaluated = choose(candidates, hw, ov, request.runtime, request.margin_bytes)
+    alternatives = [alternative_of(c, f) for c, f in evaluated if c is not chosen]
+    if chosen is None or fit is None:
+        return _nothing_fits(candidates, hw, request, warnings, alternatives)
+    return _finish(chosen, fit, hw, request, _reasons(chosen, fit, evaluated, hw), warnings, alternatives)
+
+
+def _recommend(hw: Hardware, ov: Overrides, runtime: Runtime, margin_bytes: int | None, ccs: list) -> list:
+    """Catalog models that run usably here, strongest first: (score, candidate, fit, evaluated, why)."""
+    from planner.candidates import model_strength, recommended_candidates
+    from planner.estimate.speed import quant_family
+
+    ranked = []
+    floor = USABLE_TOKENS_PER_S * (2 if hw.gpus else 1)
+    for _model, cands in recommended_candidates(ccs):
+        if not cands:
+            continue
+        chosen, fit, evaluated = choose(cands, hw, ov, runtime, margin_bytes, min_speed=floor)
+        if chosen is None or fit is None or fit.speed.generation_tokens_per_s < floor:
+            continue
+        if hw.gpus and not fit.full_offload:
+            continue
+        facts = chosen.facts()
+        score = model_strength(facts) - QUANT_PENALTY[quant_family(chosen.quant)]
+        why = (
+            f"{chosen.model} {chosen.quant} is the strongest catalog model that runs "
+            f"{'entirely on your GPU' if fit.full_offload else 'on your CPU'} at "
+            f"{fit.speed.generation_tokens_per_s:g} tokens/s (usable: >= {floor:g}); ranked by parameter count "
+            f"({facts.n_params / 1e9:.1f}B) less a penalty for low-bit quants"
+        )
+        ranked.append((score, chosen, fit, evaluated, why))
+    ranked.sort(key=lambda r: r[0], reverse=True)
+    return ranked
+
+
+def _reasons(chosen: Candidate, fit: Fit, evaluated: list, hw: Hardware) -> list[str]:  # noqa: ANN001
+    facts = chosen.facts()
+    s = fit.settings
+    reasons = []
+    better = [
+        c
+        for c, f in evaluated
+        if c is not chosen and quant_rank_of(c) < quant_rank_of(chosen) and not (f and f.full_offload)
+    ]
+    if fit.full_offload:
+        reasons.append(
+            f"{chosen.quant} is the best quant of {chosen.model} that fits entirely in GPU memory"
+            + (f" (better ones do not: {', '.join(c.quant for c in better[:3])})" if better else "")
+        )
+    elif hw.gpus:
+        reasons.append(
+            f"no quant fits entirely on the GPU at a useful context; {chosen.quant} with {s.n_gpu_layers} of "
+            f"{facts.n_layer + 1} layers offloaded is the best quality that still generates at "
+            f"{fit.speed.generation_tokens_per_s:g} tokens/s"
+        )
+    else:
+        reasons.append(f"CPU only: {chosen.quant} is the best quant that fits in RAM")
+    reasons.append(
+        f"context {s.ctx_size} tokens: the largest on the ladder {list(CTX_LADDER)} that fits "
+        f"({kv_cost_line(facts, s)}; the model was trained for {facts.context_length})"
+    )
+    if s.cache_type_k != "f16":
+        reasons.append(
+            f"KV cache {s.cache_type_k}: halves the cache against f16 at a negligible quality cost, which buys the "
+            "context above"
+        )
+    if s.flash_attn == "on":
+        reasons.append("flash attention on: attention scratch stays small at long context (works on every CUDA card)")
+    if hw.gpus:
+        dev = fit.memory.devices[0]
+        reasons.append(
+            f"{fit.memory.margin_bytes / MiB:.0f} MiB kept free per GPU as a safety margin "
+            f"(256 MiB or 3 % of VRAM); runtime overhead {dev.overhead_bytes / MiB:.0f} MiB per GPU counted"
+        )
+    reasons.append(f"{s.threads} threads: one per physical core (hyper-threads slow llama.cpp's matmuls)")
+    comparison = _quality_comparison(chosen)
+    if comparison:
+        reasons.append(comparison)
+    return reasons
+
+
+def quant_rank_of(c: Candidate) -> int:
+    from planner.candidates import quant_rank
+
+    return quant_rank(c.quant)
+
+
+def _quality_comparison(chosen: Candidate) -> str | None:
+    """ "Qwen1.5-14B Q2_K (PPL 12.27) beats Qwen1.5-7B F16 (14.21)" from the catalog's published figures."""
+    if chosen.quality is None or chosen.quality.metric != "perplexity":
+        return None
+    from planner.models.catalog import find, load_catalog
+
+    entry = find(chosen.model)
+    if entry is None:
+        return None
+    beaten = []
+    for sibling in load_catalog():
+        if sibling.family != entry.family or sibling.name == entry.name:
+            continue
+        figures = {f.quant.upper(): f for f in sibling.quality}
+        best = figures.get("F16") or figures.get("Q8_0")
+        if best and best.value > chosen.quality.value and sibling.shape.n_params < entry.shape.n_params:
+            beaten.append((sibling.shape.n_params, sibling.name, best))
+    if not beaten:
+        return None
+    _, name, fig = max(beaten)
+    return (
+        f"quality: {chosen.model} {chosen.quant} (PPL {chosen.quality.value:g}) beats {name} even at "
+        f"{fig.quant} (PPL {fig.value:g}) ({fig.source})"
+    )
+
+
+def _command(cand: Candidate, fit: Fit, runtime: Runtime) -> list[str]:
+    from planner.deploy.server_args import llama_cpp_python_args, llama_server_args
+
+    path = cand.file or cand.facts().file or "model.gguf"
+    alias = cand.model
+    if runtime == "llama-cpp-python":
+        args, _ignored = llama_cpp_python_args(fit.settings, model_path=path, alias=alias, host="127.0.0.1", port=8080)
+        return ["python", "-m", "llama_cpp.server", *args]
+    return [
+        "llama-server",
+        *llama_server_args(fit.settings, model_path=path, alias=alias, host="127.0.0.1", port=8080),
+    ]
+
+
+def _finish(cand, fit, hw, request, reasons, warnings, alternatives) -> Plan:  # noqa: ANN001
+    facts = cand.facts()
+    if facts.origin == "catalog":
+        warnings.append(
+            "model facts come from the offline catalog (no hub access): sizes and layout are from the catalog "
+            "entry's basis; run with network access for the file's real header"
+        )
+    for gpu in hw.gpus:
+        if gpu.fp16_crippled and cand.quant.upper() in ("F16", "BF16"):
+            warnings.append(f"{gpu.name}: FP16 runs at a tiny fraction of FP32 on this chip; prefer a quantized file")
+    return plan_from(
+        cand, fit, hw, request.runtime, _command(cand, fit, request.runtime), reasons, warnings, alternatives
+    )
+
+
+def _nothing_fits(
+    candidates: list[Candidate],
+    hw: Hardware,
+    request: PlanRequest,
+    warnings: list[str],
+    alternatives: list[Alternative],
+) -> Plan:
+    smallest = min(candidates, key=lambda c: c.size_bytes)
+    facts = smallest.facts()
+    margins = [request.margin_bytes if request.margin_bytes is not None else default_margin(g) for g in hw.gpus]
+    closest = closest_attempt(facts, hw, request.overrides, request.runtime, margins)
+    spt = disk_bound_speed(facts, hw)
+    closest.speed.disk_bound_seconds_per_token = round(spt, 2)
+    reasons = [
+        f"nothing fits: even {smallest.model} {smallest.quant} ({smallest.size_bytes / 1e9:.1f} GB) needs more than "
+        f"the {sum(g.usable_bytes for g in hw.gpus) / 1e9:.1f} GB of GPU memory plus "
+        f"{host_capacity(hw) / 1e9:.1f} GB of RAM available",
+        f"streamed from disk through mmap it would take about {spt:.1f} s per token",
+    ]
+    command = _command(smallest, closest, request.runtime)
+    plan = plan_from(smallest, closest, hw, request.runtime, command, reasons, warnings, alternatives)
+    plan.fits = False
+    plan.where = "disk"
+    return plan
