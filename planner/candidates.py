@@ -66,39 +66,37 @@ def catalog_candidates(model, *, only_quant: str | None = None, ccs=()) -> list[
     return out
 
 
-def local_candidates(path: Path) -> list[Candidate]:
-    from planner.models.sources import resolve_model
-
-    resolved = resolve_model(str(path))
-    return _resolved_candidates(resolved, None)
-
-
 def _resolved_candidates(resolved, only_quant: str | None, ccs=()) -> list[Candidate]:  # noqa: ANN001
     from planner.models.catalog import find
     from planner.models.sources import facts_for
 
-    catalog_entry = find(resolved.repo) if getattr(resolved, "repo", None) else None
+    catalog_entry = (
+        find(resolved.catalog_name or resolved.repo or "") if (resolved.catalog_name or resolved.repo) else None
+    )
     options = sorted(resolved.candidates, key=lambda c: quant_rank(c.quant))
+    if only_quant or resolved.quant:
+        wanted = (only_quant or resolved.quant).upper()
+        options = [o for o in options if o.quant.upper() == wanted]
     out = []
     for option in options:
-        if only_quant and option.quant.upper() != only_quant.upper():
+        if not (only_quant or resolved.quant) and not _hardware_allows(option.quant, list(ccs)):
             continue
-        if not only_quant and not _hardware_allows(option.quant, list(ccs)):
-            continue
-        quality = _catalog_quality(catalog_entry, option.quant) if catalog_entry else None
+        paths = option.paths
+        local = resolved.kind == "local"
+        name = (catalog_entry.name if catalog_entry else None) or resolved.repo or Path(paths[0]).stem
         out.append(
             Candidate(
-                model=getattr(resolved, "name", None) or resolved.repo or Path(option.files[0]).stem,
+                model=name,
                 quant=option.quant,
                 size_bytes=option.size_bytes,
-                file=option.files[0] if option.files else None,
-                quality=quality,
+                file=str(Path(resolved.local_dir or ".") / paths[0]) if local else paths[0],
+                quality=_catalog_quality(catalog_entry, option.quant) if catalog_entry else None,
                 load_facts=lambda r=resolved, q=option.quant: facts_for(r, q),
             )
         )
-    if only_quant and not out:
-        have = ", ".join(c.quant for c in options)
-        raise BadInput(f"{resolved.source} has no {only_quant} file (available: {have})")
+    if (only_quant or resolved.quant) and not out:
+        have = ", ".join(c.quant for c in resolved.candidates)
+        raise BadInput(f"{resolved.source} has no {only_quant or resolved.quant} file (available: {have})")
     return out
 
 
@@ -109,8 +107,8 @@ def candidates_for(
     from planner.models.sources import resolve_model
 
     resolved = resolve_model(source, offline=offline, quant=quant)
-    warnings = list(getattr(resolved, "warnings", []) or [])
-    return _resolved_candidates(resolved, quant, ccs), warnings
+    candidates = _resolved_candidates(resolved, quant, ccs)
+    return candidates, resolved.notices
 
 
 def recommended_candidates(ccs: list[tuple[int, int]]) -> list[tuple[object, list[Candidate]]]:

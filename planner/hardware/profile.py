@@ -31,6 +31,7 @@ class Gpu(BaseModel):
     memory_total_bytes: int
     memory_free_bytes: int | None = None
     memory_used_bytes: int | None = None
+    memory_reserved_bytes: int | None = None  # held by the driver, outside used/free (NVML memory v2)
     memory_bandwidth_gbs: float | None = None
     fp32_tflops: float | None = None  # for the prompt-speed model
     fp16_tflops: float | None = None  # dense FP16 (tensor cores where present)

@@ -1,0 +1,67 @@
+"""probe_hardware(): this machine as one Hardware object (GPUs of every vendor, CPU, RAM, disk, docker).
+
+The slow parts (NVML start-up, `docker info`) run side by side, so the whole probe stays well under a second
+on a machine whose docker engine answers, and about DOCKER_TIMEOUT_S when it hangs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from planner.errors import BadInput, EnvironmentProblem
+from planner.hardware import amd, apple, host, intel, nvidia
+from planner.hardware.profile import Hardware
+
+
+def probe_hardware(models_dir: Path | None = None) -> Hardware:
+    """Probe this machine; never raises for missing drivers or tools (those become facts and warnings)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        container_job = pool.submit(host.probe_container)
+        nvidia_job = pool.submit(nvidia.probe_nvidia)
+        warnings: list[str] = []
+        cpu = host.probe_cpu()
+        memory = host.probe_memory()
+        disk = host.probe_disk(models_dir)
+        os_name, os_release = host.probe_os()
+        other_gpus = amd.probe_amd() + intel.probe_intel(warnings) + apple.probe_apple()
+        found = nvidia_job.result()
+        container = container_job.result()
+    return Hardware(
+        gpus=found.gpus + other_gpus,
+        cpu=cpu,
+        memory=memory,
+        disk=disk,
+        container=container,
+        os=os_name,
+        os_release=os_release,
+        driver=found.driver,
+        source="probe",
+        warnings=found.warnings + warnings,
+    )
+
+
+def save_hardware(hardware: Hardware, path: Path, force: bool = False) -> Path:
+    """Write the profile as JSON atomically (temp file + rename); refuse to replace a file unless `force`."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise BadInput(f"{path} is a folder; give a file name for the hardware profile")
+    if path.exists() and not force:
+        raise BadInput(f"{path} already exists; use --force to replace it")
+    if not path.parent.is_dir():
+        raise BadInput(f"folder {path.parent} does not exist")
+    try:
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(hardware.model_dump_json(indent=2) + "\n")
+            os.chmod(temp, 0o644)  # mkstemp makes it private; a hardware profile is meant to be shared
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError as err:
+        raise EnvironmentProblem(f"could not write {path}: {err.strerror or err}") from err
+    return path

@@ -1,0 +1,166 @@
+"""What-if hardware: --gpu / --ram / --cpu-cores / --hardware turned into the Hardware the planner plans for.
+
+Nothing given: probe this machine. --hardware FILE: a profile saved by `planner probe --save`. --gpu replaces the
+GPUs with database entries; --ram and --cpu-cores replace those facts; everything not overridden stays as probed
+(or as the file says), so "this box, but with a 3090" is one flag.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import ByteSize, TypeAdapter, ValidationError
+
+from planner.errors import BadInput
+from planner.hardware.db import GpuSpec, closest_names, gpu_from_spec, match_gpu
+from planner.hardware.profile import Hardware, Memory
+
+_SIZE = TypeAdapter(ByteSize)
+_CPU_ONLY = {"none", "cpu", "no", "0"}
+_COUNT_FIRST = re.compile(r"^\s*(\d+)\s*[x×*]\s*(.+?)\s*$", re.IGNORECASE)
+_COUNT_LAST = re.compile(r"^\s*(.+?)\s+[x×*]\s*(\d+)\s*$", re.IGNORECASE)  # "RTX 3090 x2"
+_MAX_GPUS = 64
+
+
+def parse_size(text: str) -> int:
+    """Bytes from "8GB" (8e9), "8 GiB" (8 * 2**30), "512MB", "7.5GB"; a unit is required; bad -> BadInput."""
+    cleaned = text.strip()
+    if re.fullmatch(r"[\d.]+", cleaned):
+        raise BadInput(f"size {text!r} needs a unit, e.g. {cleaned}GB or {cleaned}GiB")
+    try:
+        size = int(_SIZE.validate_python(cleaned))
+    except ValidationError:
+        raise BadInput(f"can't read size {text!r}: write it like 8GB, 16GiB or 512MB") from None
+    if size <= 0:
+        raise BadInput(f"size {text!r} must be more than zero")
+    return size
+
+
+def parse_gpu_arg(text: str) -> list[GpuSpec]:
+    """Database entries for one --gpu value: "Tesla P4", "2x RTX 3090", "RTX 3090 x2", "P4, P40"; "none" -> [].
+
+    A board that holds several GPUs (Tesla K80, A16, MI250X) counts as the devices nvidia-smi or ROCm would list.
+    """
+    specs: list[GpuSpec] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.lower() in _CPU_ONLY:
+            continue
+        count, name = _split_count(part)
+        spec = match_gpu(name)
+        if spec is None:
+            close = closest_names(name)
+            hint = f"closest: {', '.join(close)}" if close else "see `planner gpus` for the cards planner knows"
+            raise BadInput(f"unknown GPU {name!r}; {hint}")
+        specs.extend([spec] * (count * spec.devices_per_board))
+    if len(specs) > _MAX_GPUS:
+        raise BadInput(f"--gpu {text!r} asks for {len(specs)} GPUs; planner plans for at most {_MAX_GPUS}")
+    return specs
+
+
+def _split_count(part: str) -> tuple[int, str]:
+    for pattern, count_group, name_group in ((_COUNT_FIRST, 1, 2), (_COUNT_LAST, 2, 1)):
+        found = pattern.match(part)
+        if found:
+            count = int(found.group(count_group))
+            if count < 1:
+                raise BadInput(f"--gpu {part!r}: the count must be at least 1 (use 'none' for CPU only)")
+            return count, found.group(name_group)
+    return 1, part
+
+
+def load_hardware_file(path: Path) -> Hardware:
+    """A Hardware profile saved by `planner probe --save`; any problem is one BadInput line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"--hardware {path}: no such file") from None
+    except OSError as err:
+        raise BadInput(f"--hardware {path}: can't read it ({err.strerror})") from None
+    try:
+        hardware = Hardware.model_validate_json(text)
+    except ValidationError as err:
+        problem = err.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        detail = f"{where}: {problem['msg']}" if where else problem["msg"]
+        raise BadInput(
+            f"--hardware {path}: not a hardware profile saved by `planner probe --save` ({detail})"
+        ) from None
+    return hardware.model_copy(update={"source": "file"})
+
+
+def resolve_hardware(
+    gpu: list[str] | None,
+    ram: str | None,
+    cpu_cores: int | None,
+    hardware_file: Path | None,
+) -> Hardware:
+    """The hardware to plan for: probed or loaded from a file, then overridden by the what-if options."""
+    for value in gpu or []:
+        parse_gpu_arg(value)  # a mistyped --gpu fails at once, before the probe
+    if ram is not None:
+        parse_size(ram)
+    if hardware_file is not None:
+        base = load_hardware_file(hardware_file)
+    else:
+        from planner.hardware.probe import probe_hardware  # probing is slow and optional: only when needed
+
+        base = probe_hardware()
+    if gpu is None and ram is None and cpu_cores is None:
+        return base
+    return apply_what_if(base, gpu=gpu, ram=ram, cpu_cores=cpu_cores)
+
+
+def apply_what_if(
+    base: Hardware, *, gpu: list[str] | None = None, ram: str | None = None, cpu_cores: int | None = None
+) -> Hardware:
+    """`base` with its GPUs, RAM or core count replaced (pure: no probing, `base` is not changed)."""
+    hardware = base.model_copy(deep=True)
+    notes: list[str] = []
+    if gpu is not None:
+        specs = [spec for value in gpu for spec in parse_gpu_arg(value)]
+        hardware.gpus = [gpu_from_spec(spec, index) for index, spec in enumerate(specs)]
+        names = ", ".join(g.name for g in hardware.gpus) or "no GPU"
+        notes.append(f"what-if GPUs from planner's hardware database: {names}")
+        unified = [spec for spec in specs if spec.unified_memory]
+        if unified:
+            _become_unified_memory_machine(hardware, unified[0], ram_given=ram is not None)
+    if ram is not None:
+        total = parse_size(ram)
+        hardware.memory = Memory(total_bytes=total, available_bytes=total)
+        notes.append(f"what-if RAM: {ram.strip()}")
+    if cpu_cores is not None:
+        if cpu_cores < 1:
+            raise BadInput("--cpu-cores must be at least 1")
+        cpu = hardware.cpu
+        known_ratio = cpu.logical_cores // cpu.physical_cores if cpu.physical_cores else 0
+        threads_per_core = known_ratio if base.source != "what-if" and known_ratio >= 1 else 2
+        hardware.cpu = cpu.model_copy(
+            update={
+                "model": f"{cpu_cores}-core CPU (what-if; was {cpu.model})",
+                "physical_cores": cpu_cores,
+                "logical_cores": cpu_cores * threads_per_core,
+            }
+        )
+        notes.append(f"what-if CPU: {cpu_cores} physical cores")
+    hardware.source = "what-if"
+    hardware.warnings = [*hardware.warnings, *notes]
+    return hardware
+
+
+def _become_unified_memory_machine(hardware: Hardware, spec: GpuSpec, *, ram_given: bool) -> None:
+    """An Apple chip (or DGX Spark) is the whole machine: its memory is the host RAM, and Apple means macOS."""
+    if not ram_given:
+        size = int(spec.vram_bytes)
+        hardware.memory = Memory(total_bytes=size, available_bytes=size)
+    if spec.vendor == "apple":
+        hardware.os = "darwin"
+        hardware.os_release = None
+        hardware.cpu = hardware.cpu.model_copy(update={"architecture": "arm64", "flags": []})
+        hardware.warnings.append(
+            "Apple unified memory: by default macOS lets Metal wire only part of it (recommendedMaxWorkingSetSize; "
+            "published measurements: 10.67 GB of 16 GB, 107.52 GiB of 128 GiB); sysctl iogpu.wired_limit_mb raises it"
+        )

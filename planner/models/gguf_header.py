@@ -1,0 +1,673 @@
+"""planner's own GGUF header reader: metadata and tensor table from a byte stream, never the tensor data.
+
+Why not `gguf.GGUFReader`: it memory-maps the whole file (useless for a remote file, where we want to transfer
+only the header through a small-block HfFileSystem file) and fails on hostile input with bare exceptions or
+huge allocations. This reader works over anything with `read(n)`, counts the bytes it pulls, bounds every
+length by what the file (or a header budget) can hold, and turns every failure into one BadInput line.
+
+The `gguf` package still supplies the tables: value types, ggml types and their block sizes, file types.
+Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md (v2/v3: 64-bit counts and lengths).
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import struct
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from planner.errors import BadInput
+from planner.models.facts import ModelFacts, TensorInfo
+
+GGUF_MAGIC = b"GGUF"
+SUPPORTED_VERSIONS = (2, 3)
+DEFAULT_ALIGNMENT = 32  # GGUF_DEFAULT_ALIGNMENT
+MAX_HEADER_BYTES = 64 * 2**20  # no real header is near this: a 262k-token vocabulary is about 6 MiB
+MAX_STRING_BYTES = 16 * 2**20  # chat templates are the longest single strings, a few hundred KiB at most
+MAX_TENSORS = 2**17  # the biggest real models hold a few thousand tensors
+MAX_KV = 2**16  # real files hold tens of keys
+MAX_ARRAY_DEPTH = 4  # nested arrays are legal but unused; bound the recursion
+GGML_MAX_DIMS = 4  # gguf.cpp rejects more
+MAX_ELEMENTS = 2**62  # a tensor with more elements than this is corrupt (ggml counts in int64)
+_READ_CHUNK = 64 * 1024  # what one underlying read asks for; remote files add their own block size
+
+# ggml types llama.cpp removed in favour of repacking at load time (ggml/include/ggml.h, ggml/src/ggml.c).
+_REMOVED_TYPES = {31: "Q4_0_4_4", 32: "Q4_0_4_8", 33: "Q4_0_8_8", 36: "IQ4_NL_4_4", 37: "IQ4_NL_4_8", 38: "IQ4_NL_8_8"}
+
+# Smallest encodings, used to reject counts no file of this size could hold before allocating anything.
+_MIN_KV_BYTES = 8 + 4 + 1  # empty key, type, one-byte value
+_MIN_TENSOR_INFO_BYTES = 8 + 4 + 4 + 8  # empty name, n_dims 0, type, offset
+
+# GGUFValueType -> (struct code, size); STRING(8) and ARRAY(9) are variable length.
+_SCALARS: dict[int, tuple[str, int]] = {
+    0: ("B", 1),  # UINT8
+    1: ("b", 1),  # INT8
+    2: ("H", 2),  # UINT16
+    3: ("h", 2),  # INT16
+    4: ("I", 4),  # UINT32
+    5: ("i", 4),  # INT32
+    6: ("f", 4),  # FLOAT32
+    7: ("?", 1),  # BOOL
+    10: ("Q", 8),  # UINT64
+    11: ("q", 8),  # INT64
+    12: ("d", 8),  # FLOAT64
+}
+_STRING, _ARRAY = 8, 9
+# array.array type codes with the same item size as the struct codes above (bool read as bytes).
+_ARRAY_CODES = {
+    "B": "B",
+    "b": "b",
+    "H": "H",
+    "h": "h",
+    "I": "I",
+    "i": "i",
+    "f": "f",
+    "?": "B",
+    "d": "d",
+    "Q": "Q",
+    "q": "q",
+}
+
+
+class Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+@dataclass
+class GgufHeader:
+    version: int
+    metadata: dict[str, Any]
+    tensors: list[TensorInfo]
+    data_offset: int
+    alignment: int = DEFAULT_ALIGNMENT
+    bytes_read: int = 0  # bytes pulled from the stream to parse this header
+    file_size: int | None = None
+    name: str = ""
+    value_types: dict[str, int] = field(default_factory=dict)  # key -> GGUFValueType id
+
+    @property
+    def data_end(self) -> int:
+        """Where the last tensor's data ends (absolute): the least a complete file must hold."""
+        return max((t.offset + t.n_bytes for t in self.tensors), default=self.data_offset)
+
+
+def human_bytes(n: int) -> str:
+    """Decimal units, one decimal: how download tools and the Hub show file sizes."""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+class _Source:
+    """Buffered, counting reader: every length is checked against what is left before it is read."""
+
+    def __init__(self, stream: Readable, name: str, limit: int, limit_is_file: bool) -> None:
+        self._stream = stream
+        self._limit_is_file = limit_is_file
+        self.where = "left in the file (truncated header?)" if limit_is_file else "left in the header budget"
+        self.name = name
+        self._limit = limit  # the most header bytes there can be (file size or budget)
+        self._buf = b""
+        self._pos_in_buf = 0
+        self.pos = 0  # absolute offset of the next unread byte
+        self.bytes_read = 0
+        self.fmt = "<"
+
+    @property
+    def remaining(self) -> int:
+        return self._limit - self.pos
+
+    def take(self, n: int) -> bytes:
+        if n > self.remaining:
+            if not self._limit_is_file:
+                raise BadInput(f"{self.name}: the GGUF header is larger than {human_bytes(self._limit)}")
+            raise BadInput(f"{self.name}: truncated header (needs {n} more bytes at offset {self.pos})")
+        have = len(self._buf) - self._pos_in_buf
+        if n <= have:
+            out = self._buf[self._pos_in_buf : self._pos_in_buf + n]
+            self._pos_in_buf += n
+        else:
+            parts = [self._buf[self._pos_in_buf :]]
+            need = n - have
+            while need > 0:
+                chunk = self._pull(max(need, _READ_CHUNK))
+                if not chunk:
+                    raise BadInput(f"{self.name}: truncated header (file ends at offset {self.pos + n - need})")
+                if len(chunk) >= need:
+                    parts.append(chunk[:need])
+                    self._buf, self._pos_in_buf = chunk, need
+                    need = 0
+                else:
+                    parts.append(chunk)
+                    need -= len(chunk)
+                    self._buf, self._pos_in_buf = b"", 0
+            out = b"".join(parts)
+        self.pos += n
+        return out
+
+    def _pull(self, n: int) -> bytes:
+        try:
+            chunk = self._stream.read(n)
+        except OSError as exc:
+            raise BadInput(f"{self.name}: could not read the header: {exc}") from None
+        if not isinstance(chunk, bytes | bytearray | memoryview):
+            raise BadInput(f"{self.name}: the stream returned {type(chunk).__name__}, not bytes")
+        self.bytes_read += len(chunk)
+        return bytes(chunk)
+
+    def scalar(self, code: str, size: int) -> Any:
+        return struct.unpack(self.fmt + code, self.take(size))[0]
+
+    def u32(self) -> int:
+        return self.scalar("I", 4)
+
+    def u64(self) -> int:
+        return self.scalar("Q", 8)
+
+    def string(self, what: str) -> str:
+        n = self.u64()
+        if n > MAX_STRING_BYTES or n > self.remaining:
+            if n > MAX_STRING_BYTES:
+                raise BadInput(
+                    f"{self.name}: {what} claims a string of {n} bytes at offset {self.pos - 8}, "
+                    f"more than any real header holds ({MAX_STRING_BYTES})"
+                )
+            raise BadInput(
+                f"{self.name}: {what} claims a string of {n} bytes at offset {self.pos - 8}, "
+                f"more than the {self.remaining} bytes {self.where}"
+            )
+        # Some vocabularies hold byte sequences that are not valid UTF-8; keep them readable.
+        return self.take(n).decode("utf-8", errors="replace")
+
+    def strings(self, n: int, what: str) -> list[str]:
+        """n strings; the common case (the whole string already buffered) skips `take` (vocabularies)."""
+        out: list[str] = []
+        append = out.append
+        unpack_length = struct.Struct(self.fmt + "Q").unpack_from
+        done = 0
+        while done < n:
+            buf, p, budget = self._buf, self._pos_in_buf, self.remaining
+            size = len(buf)
+            start_p = p
+            while done < n and size - p >= 8:
+                (length,) = unpack_length(buf, p)
+                end = p + 8 + length
+                if length > MAX_STRING_BYTES or end > size or end - start_p > budget:
+                    break
+                append(buf[p + 8 : end].decode("utf-8", errors="replace"))
+                p = end
+                done += 1
+            self._pos_in_buf = p
+            self.pos += p - start_p
+            if done < n:  # the next string straddles the buffer's end (or is bad): the careful path
+                append(self.string(what))
+                done += 1
+        return out
+
+
+def read_header(
+    stream: Readable | BinaryIO,
+    *,
+    file_size: int | None = None,
+    name: str = "",
+    max_header_bytes: int = MAX_HEADER_BYTES,
+) -> GgufHeader:
+    """Parse a GGUF header from the start of `stream` (positioned at offset 0); reads no tensor data.
+
+    With a known file size (given, or `stream.size`, or by seeking), a file too short for its tensors is
+    reported as truncated.
+    """
+    name = name or str(getattr(stream, "name", "") or getattr(stream, "path", "") or "model.gguf")
+    name = os.path.basename(name) or name
+    if file_size is None:
+        file_size = _stream_size(stream)
+    limit = max_header_bytes if file_size is None else min(file_size, max_header_bytes)
+    src = _Source(stream, name, limit, limit_is_file=file_size is not None and file_size <= max_header_bytes)
+
+    magic = src.take(4) if src.remaining >= 4 else (_short_read(src) or b"")
+    if magic != GGUF_MAGIC:
+        if not magic:
+            raise BadInput(f"{name} is empty, not a GGUF file")
+        raise BadInput(f"{name} is not a GGUF file (magic {magic!r})")
+    raw_version = src.take(4)
+    version = struct.unpack("<I", raw_version)[0]
+    if version not in SUPPORTED_VERSIONS and struct.unpack(">I", raw_version)[0] in SUPPORTED_VERSIONS:
+        src.fmt = ">"  # big-endian GGUF (s390x conversions): same layout, swapped byte order
+        version = struct.unpack(">I", raw_version)[0]
+    if version not in SUPPORTED_VERSIONS:
+        hint = " (GGUF v1 from 2023: re-download or re-convert the model)" if version == 1 else ""
+        raise BadInput(f"{name}: unsupported GGUF version {version}{hint}")
+
+    n_tensors = src.u64()
+    n_kv = src.u64()
+    _check_count(name, "tensors", n_tensors, MAX_TENSORS, src.remaining, _MIN_TENSOR_INFO_BYTES, file_size)
+    _check_count(name, "metadata keys", n_kv, MAX_KV, src.remaining, _MIN_KV_BYTES, file_size)
+
+    metadata: dict[str, Any] = {}
+    value_types: dict[str, int] = {}
+    for _ in range(n_kv):
+        key = src.string("a metadata key")
+        vtype = src.u32()
+        if key in metadata:
+            raise BadInput(f"{name}: duplicate metadata key {key!r}")
+        metadata[key] = _read_value(src, vtype, key, depth=0)
+        value_types[key] = vtype
+
+    alignment = _alignment(name, metadata, value_types)
+    infos = [_read_tensor_info(src) for _ in range(n_tensors)]
+    data_offset = -(-src.pos // alignment) * alignment
+
+    tensors: list[TensorInfo] = []
+    seen: set[str] = set()
+    for tname, dims, type_id, rel_offset in infos:
+        if tname in seen:
+            raise BadInput(f"{name}: duplicate tensor {tname!r}")
+        seen.add(tname)
+        tensors.append(_tensor(name, tname, dims, type_id, rel_offset, data_offset, alignment))
+
+    header = GgufHeader(
+        version=version,
+        metadata=metadata,
+        tensors=tensors,
+        data_offset=data_offset,
+        alignment=alignment,
+        bytes_read=src.bytes_read,
+        file_size=file_size,
+        name=name,
+        value_types=value_types,
+    )
+    check_complete(header)
+    return header
+
+
+def read_local(path: str | Path, *, max_header_bytes: int = MAX_HEADER_BYTES) -> GgufHeader:
+    """Read a local GGUF's header and check the file holds all the tensor data it declares."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        fh = path.open("rb")
+    except FileNotFoundError:
+        raise BadInput(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise BadInput(f"{path} is a folder, not a GGUF file") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from None
+    with fh:
+        return read_header(fh, file_size=size, name=path.name, max_header_bytes=max_header_bytes)
+
+
+def check_complete(header: GgufHeader) -> None:
+    """A file shorter than its last tensor's end is a partial download: say so plainly."""
+    if header.file_size is None:
+        return
+    end = header.data_end
+    if header.file_size < end:
+        raise BadInput(
+            f"{header.name} is truncated: {human_bytes(header.file_size)} of {human_bytes(end)} (interrupted download?)"
+        )
+
+
+# --- pieces ----------------------------------------------------------------------------------------
+
+
+def _short_read(src: _Source) -> bytes:
+    return src.take(src.remaining) if src.remaining > 0 else b""
+
+
+def _stream_size(stream: Any) -> int | None:
+    """The stream's total size when it can tell cheaply (fsspec files have .size; local files can seek)."""
+    size = getattr(stream, "size", None)
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+        return size
+    try:
+        if stream.seekable():
+            here = stream.tell()
+            end = stream.seek(0, os.SEEK_END)
+            stream.seek(here)
+            return int(end)
+    except (AttributeError, OSError, ValueError):
+        pass
+    return None
+
+
+def _check_count(
+    name: str, what: str, n: int, hard_max: int, remaining: int, min_each: int, file_size: int | None
+) -> None:
+    if n > hard_max:
+        raise BadInput(f"{name}: header claims {n} {what}, more than any real model ({hard_max})")
+    if n * min_each > remaining:
+        room = f"a {human_bytes(file_size)} file" if file_size is not None else "the header budget"
+        raise BadInput(f"{name}: header claims {n} {what}, more than {room} can hold")
+
+
+def _read_value(src: _Source, vtype: int, key: str, depth: int) -> Any:
+    if vtype in _SCALARS:
+        code, size = _SCALARS[vtype]
+        return src.scalar(code, size)
+    if vtype == _STRING:
+        return src.string(f"key {key!r}")
+    if vtype == _ARRAY:
+        if depth >= MAX_ARRAY_DEPTH:
+            raise BadInput(f"{src.name}: key {key!r} nests arrays deeper than {MAX_ARRAY_DEPTH}")
+        item_type = src.u32()
+        n = src.u64()
+        return _read_array(src, item_type, n, key, depth)
+    raise BadInput(f"{src.name}: key {key!r} has unknown value type {vtype}")
+
+
+def _read_array(src: _Source, item_type: int, n: int, key: str, depth: int) -> list[Any]:
+    if item_type in _SCALARS:
+        code, size = _SCALARS[item_type]
+        min_each = size
+    elif item_type == _STRING:
+        min_each = 8
+    elif item_type == _ARRAY:
+        min_each = 12
+    else:
+        raise BadInput(f"{src.name}: key {key!r} is an array of unknown value type {item_type}")
+    if n * min_each > src.remaining:
+        raise BadInput(f"{src.name}: key {key!r}: array of {n} items exceeds the {src.remaining} bytes {src.where}")
+    if item_type in _SCALARS:
+        values = array.array(_ARRAY_CODES[code])
+        if values.itemsize != size:  # platforms where C long differs: fall back to struct
+            return list(struct.unpack(f"{src.fmt}{n}{code}", src.take(n * size)))
+        values.frombytes(src.take(n * size))
+        if (src.fmt == ">") != (sys.byteorder == "big"):
+            values.byteswap()
+        return [bool(v) for v in values] if code == "?" else values.tolist()
+    if item_type == _STRING:
+        return src.strings(n, f"key {key!r}")
+    return [_read_value(src, _ARRAY, key, depth + 1) for _ in range(n)]
+
+
+def _alignment(name: str, metadata: dict[str, Any], value_types: dict[str, int]) -> int:
+    if "general.alignment" not in metadata:
+        return DEFAULT_ALIGNMENT
+    value = metadata["general.alignment"]
+    if value_types["general.alignment"] != 4 or value <= 0 or value & (value - 1):
+        raise BadInput(f"{name}: general.alignment must be a power-of-two uint32, got {value!r}")
+    return value
+
+
+def _read_tensor_info(src: _Source) -> tuple[str, list[int], int, int]:
+    tname = src.string("a tensor name")
+    n_dims = src.u32()
+    if n_dims > GGML_MAX_DIMS:
+        raise BadInput(f"{src.name}: tensor {tname!r} has {n_dims} dimensions (GGML allows at most 4)")
+    dims = [src.u64() for _ in range(n_dims)]
+    type_id = src.scalar("i", 4)
+    offset = src.u64()
+    return tname, dims, type_id, offset
+
+
+def _tensor(
+    name: str, tname: str, dims: list[int], type_id: int, rel_offset: int, data_offset: int, alignment: int
+) -> TensorInfo:
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    try:
+        qtype = GGMLQuantizationType(type_id)
+        block_size, type_size = GGML_QUANT_SIZES[qtype]
+    except (ValueError, KeyError):
+        if type_id in _REMOVED_TYPES:
+            old = _REMOVED_TYPES[type_id]
+            base = old.rsplit("_", 2)[0]
+            raise BadInput(
+                f"{name}: tensor {tname!r} uses {old}, which llama.cpp no longer loads "
+                f"(use a {base} file: llama.cpp repacks it at load time)"
+            ) from None
+        raise BadInput(f"{name}: tensor {tname!r} has unknown ggml type {type_id}") from None
+    n_elements = 1
+    for d in dims:
+        n_elements *= d
+        if n_elements > MAX_ELEMENTS:
+            raise BadInput(f"{name}: tensor {tname!r} has an impossible shape {dims}")
+    if dims and dims[0] % block_size:
+        raise BadInput(
+            f"{name}: tensor {tname!r} row of {dims[0]} is not a multiple of the {qtype.name} block ({block_size})"
+        )
+    if rel_offset % alignment:
+        raise BadInput(f"{name}: tensor {tname!r} data offset {rel_offset} is not aligned to {alignment}")
+    return TensorInfo(
+        name=tname,
+        ggml_type=qtype.name,
+        shape=dims,
+        n_bytes=n_elements // block_size * type_size,
+        offset=data_offset + rel_offset,
+    )
+
+
+# --- ModelFacts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SwaRule:
+    """How llama.cpp marks an architecture's SWA layers (src/models/<arch>.cpp: load_swa_pattern)."""
+
+    period: int
+    dense_first: bool = False  # True: layer il is global when il % period == 0; else the last of each period is
+    default_window: int | None = None  # n_swa when the GGUF has no attention.sliding_window
+    needs_window_key: bool = False  # SWA only when the GGUF sets a positive sliding_window
+    min_layers: int | None = None  # exaone4: only the 64-layer (32B) model uses SWA
+
+
+# From the llama.cpp source vendored in llama-cpp-python 0.3.36 (src/models/*.cpp, llama-hparams.cpp:8-22).
+_SWA_RULES: dict[str, _SwaRule] = {
+    "gemma2": _SwaRule(2, default_window=4096),
+    "gemma3": _SwaRule(6, needs_window_key=True),
+    "gemma3n": _SwaRule(5),
+    "gemma-embedding": _SwaRule(6),
+    "gpt-oss": _SwaRule(2),
+    "cohere2": _SwaRule(4),
+    "cohere2moe": _SwaRule(4, dense_first=True),
+    "exaone4": _SwaRule(4, default_window=4096, min_layers=64),
+    "exaone-moe": _SwaRule(4, default_window=128),
+    "olmo2": _SwaRule(4, needs_window_key=True),
+    "plamo3": _SwaRule(8, needs_window_key=True),
+    "llama4": _SwaRule(4, default_window=8192),  # chunked attention, 3 chunked : 1 full; window 0 turns it off
+    "afmoe": _SwaRule(4, needs_window_key=True),
+    "mellum": _SwaRule(4, needs_window_key=True),
+    "smallthinker": _SwaRule(4, dense_first=True, needs_window_key=True),
+    "modern-bert": _SwaRule(3, dense_first=True, needs_window_key=True),
+    "muse-glimmer": _SwaRule(4),
+    "laguna": _SwaRule(4, dense_first=True, needs_window_key=True),
+}
+
+
+def facts_from_headers(
+    headers: list[GgufHeader], *, source: str, files: list[str], repo: str | None = None
+) -> ModelFacts:
+    """Build ModelFacts from the header(s) of one model: a single file or every shard of a split set."""
+    if not headers:
+        raise BadInput(f"{source}: no GGUF header to read")
+    if len(files) != len(headers):
+        raise BadInput(f"{source}: {len(headers)} headers but {len(files)} file names")
+    pairs = _order_shards(headers, files, source)
+    headers = [h for h, _ in pairs]
+    files = [f for _, f in pairs]
+    md = headers[0].metadata  # llama.cpp reads every key from the first shard
+    label = files[0] or source
+
+    arch = md.get("general.architecture")
+    if not isinstance(arch, str) or not arch:
+        raise BadInput(f"{label} has no general.architecture (not a llama.cpp model file?)")
+
+    def key(suffix: str) -> Any:
+        return md.get(f"{arch}.{suffix}")
+
+    tensors: list[TensorInfo] = []
+    for index, header in enumerate(headers):
+        tensors.extend(t.model_copy(update={"file_index": index}) for t in header.tensors)
+    by_name = {t.name: t for t in tensors}
+
+    n_layer = _required_int(key("block_count"), f"{arch}.block_count", label)
+    n_embd = _required_int(key("embedding_length"), f"{arch}.embedding_length", label)
+    n_head_raw = _int_or_layers(key("attention.head_count"), f"{arch}.attention.head_count", label)
+    n_head = max(n_head_raw) if isinstance(n_head_raw, list) else (n_head_raw or 0)
+    n_head_kv = _int_or_layers(key("attention.head_count_kv"), f"{arch}.attention.head_count_kv", label)
+    if n_head_kv is None:
+        n_head_kv = n_head_raw if n_head_raw is not None else 0
+    default_head_dim = n_embd // n_head if n_head else 0
+    head_dim_k = _optional_int(key("attention.key_length"), f"{arch}.attention.key_length", label)
+    head_dim_v = _optional_int(key("attention.value_length"), f"{arch}.attention.value_length", label)
+    n_ff = _int_or_layers(key("feed_forward_length"), f"{arch}.feed_forward_length", label)
+    expert_ff = _int_or_layers(key("expert_feed_forward_length"), f"{arch}.expert_feed_forward_length", label)
+    context_length = _required_int(key("context_length"), f"{arch}.context_length", label)
+
+    window = _optional_int(key("attention.sliding_window"), f"{arch}.attention.sliding_window", label)
+    swa_layers = _swa_layers(arch, n_layer, window, key("attention.sliding_window_pattern"))
+    if any(swa_layers):
+        rule = _SWA_RULES.get(arch)
+        window = window if window else (rule.default_window if rule else None)
+    else:
+        swa_layers, window = [], None
+
+    mla = key("attention.key_length_mla") is not None
+    kv_lora_rank = _optional_int(key("attention.kv_lora_rank"), f"{arch}.attention.kv_lora_rank", label)
+
+    n_params = 0
+    for t in tensors:
+        count = 1
+        for d in t.shape:
+            count *= d
+        n_params += count
+
+    return ModelFacts(
+        source=source,
+        repo=repo,
+        file=files[0],
+        files=files,
+        quant=_quant_name(md.get("general.file_type"), tensors),
+        arch=arch,
+        name=md.get("general.name") if isinstance(md.get("general.name"), str) else None,
+        n_layer=n_layer,
+        n_embd=n_embd,
+        n_head=n_head,
+        n_head_kv=n_head_kv,
+        head_dim_k=head_dim_k if head_dim_k is not None else default_head_dim,
+        head_dim_v=head_dim_v if head_dim_v is not None else default_head_dim,
+        n_ff=n_ff if n_ff is not None else 0,
+        n_vocab=_n_vocab(md, arch, by_name.get("token_embd.weight"), label),
+        context_length=context_length,
+        sliding_window=window,
+        swa_layers=swa_layers,
+        n_expert=_optional_int(key("expert_count"), f"{arch}.expert_count", label) or 0,
+        n_expert_used=_optional_int(key("expert_used_count"), f"{arch}.expert_used_count", label) or 0,
+        expert_ff=(max(expert_ff) if isinstance(expert_ff, list) else expert_ff) or 0,
+        kv_lora_rank=kv_lora_rank if mla and kv_lora_rank else None,
+        n_params=n_params,
+        size_bytes=sum(t.n_bytes for t in tensors),
+        tensors=tensors,
+        header_bytes_read=sum(h.bytes_read for h in headers),
+        origin="gguf",
+    ).derive_layout()
+
+
+def file_type_name(file_type: int) -> str | None:
+    """llama.cpp's name for a general.file_type value (LlamaFileType.MOSTLY_Q4_K_M -> "Q4_K_M")."""
+    from gguf import LlamaFileType
+
+    try:
+        member = LlamaFileType(file_type)
+    except ValueError:
+        return None
+    if member is LlamaFileType.GUESSED:
+        return None
+    return member.name.removeprefix("MOSTLY_").removeprefix("ALL_")
+
+
+def _quant_name(file_type: Any, tensors: list[TensorInfo]) -> str:
+    if isinstance(file_type, int) and not isinstance(file_type, bool):
+        name = file_type_name(file_type)
+        if name:
+            return name
+    # No (or an unknown) file type: name the type holding most of the 2-D weights' bytes.
+    weight_bytes: dict[str, int] = {}
+    for t in tensors:
+        if len(t.shape) >= 2:
+            weight_bytes[t.ggml_type] = weight_bytes.get(t.ggml_type, 0) + t.n_bytes
+    return max(weight_bytes, key=weight_bytes.__getitem__) if weight_bytes else "unknown"
+
+
+def _order_shards(headers: list[GgufHeader], files: list[str], source: str) -> list[tuple[GgufHeader, str]]:
+    pairs = list(zip(headers, files, strict=True))
+    count = headers[0].metadata.get("split.count")
+    if count is None:
+        if len(headers) > 1:
+            raise BadInput(f"{source}: {len(headers)} files given but {files[0]} is not part of a split model")
+        return pairs
+    if not isinstance(count, int) or count != len(headers):
+        raise BadInput(f"{source}: split model has {count} parts, got {len(headers)}")
+    numbers = [h.metadata.get("split.no") for h in headers]
+    if sorted(n for n in numbers if isinstance(n, int)) != list(range(len(headers))):
+        raise BadInput(f"{source}: split parts are numbered {numbers}, expected 0..{len(headers) - 1}")
+    pairs.sort(key=lambda pair: pair[0].metadata["split.no"])
+    declared = pairs[0][0].metadata.get("split.tensors.count")
+    found = sum(len(h.tensors) for h in headers)
+    if isinstance(declared, int) and declared != found:
+        raise BadInput(f"{source}: split model declares {declared} tensors but its parts hold {found}")
+    return pairs
+
+
+def _swa_layers(arch: str, n_layer: int, window: int | None, pattern: Any) -> list[bool]:
+    # An explicit per-layer array wins (gemma4 and newer conversions); a scalar overrides the period.
+    if isinstance(pattern, list) and len(pattern) == n_layer:
+        return [bool(v) for v in pattern]
+    rule = _SWA_RULES.get(arch)
+    if rule is None or (rule.needs_window_key and not window) or (arch == "llama4" and window == 0):
+        return []
+    if rule.min_layers is not None and n_layer != rule.min_layers:
+        return []
+    period = pattern if isinstance(pattern, int) and not isinstance(pattern, bool) else rule.period
+    if period == 0:  # llama.cpp: a zero period means every layer is SWA
+        return [True] * n_layer
+    if rule.dense_first:
+        return [il % period != 0 for il in range(n_layer)]
+    return [il % period < period - 1 for il in range(n_layer)]
+
+
+def _n_vocab(md: dict[str, Any], arch: str, token_embd: TensorInfo | None, label: str) -> int:
+    tokens = md.get("tokenizer.ggml.tokens")
+    if isinstance(tokens, list) and tokens:
+        return len(tokens)
+    size = md.get(f"{arch}.vocab_size")
+    if isinstance(size, int) and size > 0:
+        return size
+    if token_embd is not None and len(token_embd.shape) == 2:
+        return token_embd.shape[1]
+    raise BadInput(f"{label} has no vocabulary (no tokenizer.ggml.tokens, {arch}.vocab_size or token_embd)")
+
+
+def _required_int(value: Any, key: str, label: str) -> int:
+    result = _optional_int(value, key, label)
+    if result is None:
+        raise BadInput(f"{label} has no {key}")
+    return result
+
+
+def _optional_int(value: Any, key: str, label: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadInput(f"{label}: {key} should be a non-negative integer, got {_short(value)}")
+    return value
+
+
+def _int_or_layers(value: Any, key: str, label: str) -> int | list[int] | None:
+    """A per-layer key: a scalar, or an array with one entry per layer (collapsed when all equal)."""
+    if isinstance(value, list):
+        if not value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+            raise BadInput(f"{label}: {key} should be integers, got {_short(value)}")
+        return value[0] if len(set(value)) == 1 else list(value)
+    return _optional_int(value, key, label)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,533 @@
+"""Every way a user names a model, behind one interface: resolve it to candidate files, then read the facts.
+
+    owner/repo                    a Hugging Face repo: every GGUF quant in it (sizes, shards, sha256 from the hub)
+    owner/repo:Q4_K_M             one quant of it (case-insensitive)
+    hf.co/owner/repo[:quant]      the same, as Ollama and llama.cpp's -hf write it
+    https://huggingface.co/owner/repo[/blob/main/file.gguf]
+    ./model.gguf, ./dir/          a local file (one shard of a split set brings all of them) or a folder
+    qwen1.5-14b-chat              a catalog name (hardware_db/models): the repo it names
+
+`resolve_model` lists candidates cheaply (one API call for a repo, a stat for local files); `facts_for` reads the
+real GGUF header of the chosen quant only (a few MB through ranged HTTP reads for a remote file), or falls back to
+the offline catalog when the hub can't be reached. HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE and HF_HOME are read at
+call time, so tests and users can change them without re-importing huggingface_hub.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from planner.errors import BadInput, EnvironmentProblem
+
+if TYPE_CHECKING:
+    from planner.models.catalog import CatalogModel
+    from planner.models.facts import ModelFacts
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+HEADER_BLOCK_BYTES = 1 << 20  # remote reads come in blocks this big: a header takes a few of them
+API_TIMEOUT_S = 15.0
+_SPLIT_RE = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+_REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_URL_PREFIXES = ("https://", "http://", "hf://")
+_HOST_PREFIXES = ("huggingface.co/", "hf.co/", "www.huggingface.co/")
+
+
+# --- what a source resolves to ----------------------------------------------------------------------------------
+
+
+class RepoFile(BaseModel):
+    path: str  # path in the repo (or the local path)
+    size: int
+    sha256: str | None = None  # LFS sha256 published by the hub (None for local files and plain git blobs)
+    shard: int | None = None  # 1-based part number of a split set
+    n_shards: int | None = None
+
+
+class QuantChoice(BaseModel):
+    """One downloadable model in a repo: a quant and its file(s)."""
+
+    quant: str  # llama.cpp file type name as the filename says it (Q4_K_M), or the file's stem if it says none
+    files: list[RepoFile]
+    size_bytes: int
+
+    @property
+    def paths(self) -> list[str]:
+        return [f.path for f in self.files]
+
+    @property
+    def sha256(self) -> list[str | None]:
+        return [f.sha256 for f in self.files]
+
+
+class RepoListing(BaseModel):
+    repo: str
+    revision: str | None = None  # the commit the listing came from
+    quants: list[QuantChoice] = Field(default_factory=list)  # smallest first
+    mmproj: list[RepoFile] = Field(default_factory=list)  # vision projectors: not models, but they need memory
+    skipped: list[str] = Field(default_factory=list)  # imatrix and shard sets with parts missing
+
+    def choice(self, quant: str) -> QuantChoice:
+        return pick_quant(self.quants, quant, where=self.repo)
+
+
+class ResolvedModel(BaseModel):
+    source: str  # what the user typed
+    kind: Literal["repo", "local", "catalog"]
+    repo: str | None = None
+    revision: str | None = None
+    endpoint: str | None = None
+    local_dir: str | None = None  # for kind == "local": the folder holding the files
+    candidates: list[QuantChoice] = Field(default_factory=list)  # smallest first
+    quant: str | None = None  # chosen by the user (repo:quant, a URL to one file, --quant, or a single file)
+    mmproj: RepoFile | None = None
+    catalog_name: str | None = None  # the catalog entry matching this model, when there is one
+    notices: list[str] = Field(default_factory=list)  # one-line warnings for the user (e.g. used the catalog)
+
+    def choice(self, quant: str | None = None) -> QuantChoice:
+        wanted = quant or self.quant
+        if wanted is None:
+            if len(self.candidates) == 1:
+                return self.candidates[0]
+            options = ", ".join(c.quant for c in self.candidates)
+            raise BadInput(f"{self.source} has several quants; choose one with {self.source}:QUANT ({options})")
+        return pick_quant(self.candidates, wanted, where=self.repo or self.source)
+
+
+def pick_quant(candidates: list[QuantChoice], quant: str, *, where: str) -> QuantChoice:
+    wanted = quant.strip().upper()
+    for c in candidates:
+        if c.quant.upper() == wanted:
+            return c
+    options = ", ".join(c.quant for c in candidates) or "none"
+    raise BadInput(f"{where} has no quant {quant} (available: {options})")
+
+
+# --- environment -------------------------------------------------------------------------------------------------
+
+
+def hub_endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def hub_token() -> str | None:
+    """HF_TOKEN when set; otherwise huggingface_hub's own lookup (the token saved under HF_HOME)."""
+    return os.environ.get("HF_TOKEN") or None
+
+
+def hub_offline() -> bool:
+    return (os.environ.get("HF_HUB_OFFLINE") or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+# --- file names --------------------------------------------------------------------------------------------------
+
+
+def _is_mmproj(name: str) -> bool:
+    return "mmproj" in Path(name).name.lower()
+
+
+def _is_imatrix(name: str) -> bool:
+    return "imatrix" in Path(name).name.lower()
+
+
+def quant_label(name: str) -> str:
+    """The quant a GGUF file name states (Q4_K_M), or its stem when it states none."""
+    from planner.models.quants import quant_from_filename
+
+    stem_name = Path(name).name
+    m = _SPLIT_RE.match(stem_name)
+    base = f"{m.group('stem')}.gguf" if m else stem_name
+    return quant_from_filename(base) or Path(base).stem
+
+
+def group_ggufs(files: list[RepoFile], *, where: str) -> tuple[list[QuantChoice], list[RepoFile], list[str]]:
+    """Split .gguf files into model candidates (shards grouped), mmproj files and skipped names."""
+    singles: list[RepoFile] = []
+    sets: dict[tuple[str, int], dict[int, RepoFile]] = {}
+    mmproj: list[RepoFile] = []
+    skipped: list[str] = []
+    for f in files:
+        if not f.path.lower().endswith(".gguf"):
+            continue
+        if _is_mmproj(f.path):
+            mmproj.append(f)
+        elif _is_imatrix(f.path):
+            skipped.append(f.path)
+        elif m := _SPLIT_RE.match(Path(f.path).name):
+            count, no = int(m.group("count")), int(m.group("no"))
+            stem = str(Path(f.path).parent / m.group("stem"))
+            sets.setdefault((stem, count), {})[no] = f.model_copy(update={"shard": no, "n_shards": count})
+        else:
+            singles.append(f)
+    choices = [QuantChoice(quant=quant_label(f.path), files=[f], size_bytes=f.size) for f in singles]
+    for (stem, count), parts in sets.items():
+        if sorted(parts) != list(range(1, count + 1)):
+            skipped.append(f"{Path(stem).name}: {len(parts)} of {count} parts")
+            continue
+        ordered = [parts[i] for i in range(1, count + 1)]
+        label = quant_label(ordered[0].path)
+        choices.append(QuantChoice(quant=label, files=ordered, size_bytes=sum(p.size for p in ordered)))
+    # Two files can state the same quant (e.g. in sub-folders): keep the first at the shallowest path.
+    choices.sort(key=lambda c: (c.quant.upper(), c.files[0].path.count("/"), c.files[0].path))
+    unique: dict[str, QuantChoice] = {}
+    for c in choices:
+        unique.setdefault(c.quant.upper(), c)
+    ordered_choices = sorted(unique.values(), key=lambda c: (c.size_bytes, c.quant))
+    return ordered_choices, mmproj, skipped
+
+
+# --- the hub -----------------------------------------------------------------------------------------------------
+
+
+def _api(endpoint: str, token: str | None) -> Any:
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=endpoint, token=token)
+
+
+def _hub_error(exc: Exception, repo: str, endpoint: str) -> Exception:
+    """Turn a huggingface_hub/httpx error into planner's one-line errors (or return it if it is none of ours)."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    if isinstance(exc, GatedRepoError):
+        return EnvironmentProblem(
+            f"access to {repo!r} was refused: accept its licence on the hub and set HF_TOKEN"
+            if not hub_token()
+            else f"access to {repo!r} was refused for this HF_TOKEN: accept its licence on the hub with that account"
+        )
+    if isinstance(exc, RepositoryNotFoundError):
+        hint = "" if hub_token() else " (if it is private, set HF_TOKEN)"
+        return BadInput(f"no such model repo {repo!r} on {endpoint}{hint}")
+    if isinstance(exc, RevisionNotFoundError):
+        return BadInput(f"{repo!r} has no such revision on {endpoint}")
+    if isinstance(exc, OfflineModeIsEnabled) or _is_network_error(exc):
+        return HubUnreachable(f"can't reach {endpoint} (offline?)")
+    if isinstance(exc, HfHubHTTPError):
+        status = exc.response.status_code if exc.response is not None else "?"
+        if status in (401, 403):
+            return EnvironmentProblem(f"{endpoint} refused access to {repo!r} (HTTP {status}): check HF_TOKEN")
+        if isinstance(status, int) and status >= 500:
+            return HubUnreachable(f"can't reach {endpoint} (HTTP {status})")
+        return EnvironmentProblem(f"{endpoint} answered HTTP {status} for {repo!r}")
+    return exc
+
+
+def _is_network_error(exc: Exception) -> bool:
+    try:
+        import httpx2 as httpx  # huggingface_hub >= 1.x ships its own httpx fork
+    except ImportError:  # pragma: no cover - older huggingface_hub
+        import httpx  # type: ignore[no-redef]
+    return isinstance(exc, httpx.TransportError | OSError | TimeoutError)
+
+
+class HubUnreachable(EnvironmentProblem):
+    """The hub could not be reached (no network, DNS, 5xx): callers may fall back to the catalog."""
+
+
+def list_repo_ggufs(repo: str, token: str | None = None, *, revision: str | None = None) -> RepoListing:
+    """List a repo's GGUF files from the hub API in one request: sizes and LFS sha256, shards grouped."""
+    endpoint = hub_endpoint()
+    if hub_offline():
+        raise HubUnreachable(f"HF_HUB_OFFLINE is set: not contacting {endpoint}")
+    try:
+        info = _api(endpoint, token or hub_token()).model_info(
+            repo, revision=revision, files_metadata=True, timeout=API_TIMEOUT_S
+        )
+    except Exception as exc:  # noqa: BLE001 - mapped to planner's errors, anything else re-raised
+        raise _hub_error(exc, repo, endpoint) from None
+    files = [
+        RepoFile(path=s.rfilename, size=s.size or 0, sha256=s.lfs.sha256 if s.lfs else None)
+        for s in info.siblings or []
+    ]
+    quants, mmproj, skipped = group_ggufs(files, where=repo)
+    if not quants:
+        what = "only a vision projector" if mmproj else "no GGUF files"
+        raise BadInput(f"{repo!r} on {endpoint} has {what}: planner runs GGUF models (try a '-GGUF' repo)")
+    return RepoListing(repo=repo, revision=info.sha, quants=quants, mmproj=mmproj, skipped=skipped)
+
+
+class _CountingFetcher:
+    """Wraps an fsspec cache's fetcher to count the bytes that really came over the wire."""
+
+    def __init__(self, fetch: Any) -> None:
+        self.fetch = fetch
+        self.bytes = 0
+
+    def __call__(self, start: int, end: int) -> bytes:
+        data = self.fetch(start, end)
+        self.bytes += len(data)
+        return data
+
+
+class _RemoteReadFailed(Exception):
+    """Carries an HTTP/network failure past the header parser (which reports OSError as a bad file)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _RemoteStream:
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self.size = fh.size
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._fh.read(n)
+        except Exception as exc:  # noqa: BLE001 - sorted out by read_remote_header
+            raise _RemoteReadFailed(exc) from exc
+
+
+def read_remote_header(repo: str, path: str, *, size: int, revision: str | None = None) -> tuple[Any, int]:
+    """Read one remote GGUF's header through HfFileSystem ranged reads: (GgufHeader, bytes transferred)."""
+    from huggingface_hub import HfFileSystem
+
+    from planner.models.gguf_header import read_header
+
+    endpoint = hub_endpoint()
+    fs = HfFileSystem(endpoint=endpoint, token=hub_token(), skip_instance_cache=True)
+    rev = f"@{revision}" if revision else ""
+    try:
+        with fs.open(f"{repo}{rev}/{path}", "rb", block_size=HEADER_BLOCK_BYTES, cache_type="readahead") as fh:
+            counter = _CountingFetcher(fh.cache.fetcher)
+            fh.cache.fetcher = counter
+            header = read_header(_RemoteStream(fh), file_size=size, name=Path(path).name)
+    except _RemoteReadFailed as exc:
+        raise _hub_error(exc.cause, repo, endpoint) from None
+    except (BadInput, EnvironmentProblem):
+        raise
+    except FileNotFoundError:
+        raise BadInput(f"{path} is not in {repo!r} on {endpoint}") from None
+    except Exception as exc:  # noqa: BLE001
+        raise _hub_error(exc, repo, endpoint) from None
+    return header, counter.bytes
+
+
+# --- resolving ---------------------------------------------------------------------------------------------------
+
+
+def _parse_remote(source: str) -> tuple[str, str | None, str | None, str | None] | None:
+    """(repo, quant, file path, revision) for hub references, None for anything else."""
+    text = source.strip()
+    endpoint_host = hub_endpoint().split("://", 1)[-1] + "/"
+    lowered = text.lower()
+    for prefix in _URL_PREFIXES:
+        if lowered.startswith(prefix):
+            text, lowered = text[len(prefix) :], lowered[len(prefix) :]
+            break
+    for prefix in (*_HOST_PREFIXES, endpoint_host.lower()):
+        if lowered.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    text = text.strip("/")
+    quant = None
+    if ":" in text:
+        text, _, quant = text.partition(":")
+        quant = quant.strip() or None
+    parts = text.split("/")
+    if len(parts) < 2:
+        return None
+    repo = "/".join(parts[:2])
+    if not _REPO_RE.match(repo):
+        return None
+    rest, path, revision = parts[2:], None, None
+    if rest and rest[0] in ("blob", "resolve", "tree") and len(rest) >= 2:
+        revision = rest[1] if rest[1] != "main" else None
+        path = "/".join(rest[2:]) or None
+    elif rest:
+        path = "/".join(rest)
+    if path and not path.lower().endswith(".gguf"):
+        return None if rest[0] not in ("tree",) else (repo, quant, None, revision)
+    return repo, quant, path, revision
+
+
+def resolve_model(source: str, *, offline: bool = False, quant: str | None = None) -> ResolvedModel:
+    """Resolve what the user typed into candidate files, without reading any model data."""
+    text = source.strip()
+    if not text:
+        raise BadInput("no model given: name a Hugging Face repo, a local .gguf file or a catalog model")
+    local = Path(text).expanduser()
+    looks_local = text.startswith(("/", "./", "../", "~", ".\\")) or (
+        text.lower().endswith(".gguf") and not _parse_remote(text)
+    )
+    if local.exists() or looks_local:
+        return _resolve_local(text, local, quant)
+
+    from planner.models import catalog
+
+    remote = _parse_remote(text)
+    entry = catalog.find(text)
+    if remote is None and entry is None:
+        raise BadInput(
+            f"unknown model {source!r}: give a Hugging Face repo (owner/name[:quant]), a local .gguf file "
+            "or a catalog name (see `planner catalog list`)"
+        )
+    if remote is None:  # a catalog alias: it names a repo
+        assert entry is not None
+        repo, file_quant, path, revision = entry.repo, None, None, None
+        if ":" in text:
+            file_quant = text.rsplit(":", 1)[1].strip() or None
+    else:
+        repo, file_quant, path, revision = remote
+        entry = entry or catalog.find(repo)
+    wanted = quant or file_quant
+    if offline or hub_offline():
+        return _from_catalog(source, repo, entry, wanted, reason="offline mode")
+    try:
+        listing = list_repo_ggufs(repo, revision=revision)
+    except HubUnreachable as exc:
+        return _from_catalog(source, repo, entry, wanted, reason=exc.message)
+    resolved = ResolvedModel(
+        source=source,
+        kind="repo",
+        repo=repo,
+        revision=listing.revision,
+        endpoint=hub_endpoint(),
+        candidates=listing.quants,
+        mmproj=_smallest(listing.mmproj),
+        catalog_name=entry.name if entry else None,
+    )
+    if path:
+        match = [c for c in listing.quants if path in c.paths]
+        if not match:
+            raise BadInput(f"{path} is not a model file in {repo!r} on {hub_endpoint()}")
+        resolved.quant = match[0].quant
+    if wanted:
+        resolved.quant = resolved.choice(wanted).quant
+    elif len(resolved.candidates) == 1:
+        resolved.quant = resolved.candidates[0].quant
+    return resolved
+
+
+def _smallest(files: list[RepoFile]) -> RepoFile | None:
+    # A repo may offer the projector at several precisions; the smallest is what a memory plan should assume
+    # the user can run, and llama.cpp loads one of them.
+    return min(files, key=lambda f: f.size) if files else None
+
+
+def _from_catalog(
+    source: str, repo: str, entry: CatalogModel | None, quant: str | None, *, reason: str
+) -> ResolvedModel:
+    endpoint = hub_endpoint()
+    if entry is None:
+        raise EnvironmentProblem(f"{reason}, and {repo!r} is not in the offline catalog (planner catalog list)")
+    candidates = [
+        QuantChoice(
+            quant=q.quant,
+            files=[RepoFile(path=name, size=q.size_bytes if len(q.files) == 1 else 0) for name in q.files],
+            size_bytes=q.size_bytes,
+        )
+        for q in sorted(entry.quants, key=lambda q: q.size_bytes)
+    ]
+    resolved = ResolvedModel(
+        source=source,
+        kind="catalog",
+        repo=entry.repo,
+        endpoint=endpoint,
+        candidates=candidates,
+        catalog_name=entry.name,
+        notices=[f"{reason}: using the offline catalog for {entry.repo}"],
+    )
+    if quant:
+        resolved.quant = resolved.choice(quant).quant
+    return resolved
+
+
+def _resolve_local(source: str, path: Path, quant: str | None) -> ResolvedModel:
+    if not path.exists():
+        raise BadInput(f"{path} does not exist")
+    if path.is_dir():
+        folder, names = path, sorted(p.name for p in path.iterdir() if p.is_file())
+    else:
+        folder, names = path.parent, [path.name]
+        if m := _SPLIT_RE.match(path.name):  # one shard names the whole set
+            prefix = m.group("stem") + "-"
+            names = sorted(p.name for p in folder.iterdir() if p.name.startswith(prefix) and _SPLIT_RE.match(p.name))
+        # a projector beside the model is recorded (it needs memory), never chosen as the model
+        names += sorted(p.name for p in folder.iterdir() if p.suffix == ".gguf" and _is_mmproj(p.name))
+    files = [RepoFile(path=n, size=(folder / n).stat().st_size) for n in dict.fromkeys(names)]
+    quants, mmproj, skipped = group_ggufs(files, where=str(path))
+    if not path.is_dir() and (m := _SPLIT_RE.match(path.name)):
+        count = int(m.group("count"))
+        if not quants:
+            found = sum(1 for n in names if _SPLIT_RE.match(n))
+            raise BadInput(f"{path.name} is part of a {count}-part model but only {found} parts are in {folder}")
+    if not quants:
+        if not path.is_dir() and _is_mmproj(path.name):
+            raise BadInput(f"{path.name} is a vision projector (mmproj), not a model")
+        raise BadInput(f"{path} holds no GGUF model files")
+    resolved = ResolvedModel(
+        source=source,
+        kind="local",
+        local_dir=str(folder.resolve()),
+        candidates=quants,
+        mmproj=_smallest(mmproj),
+    )
+    if quant:
+        resolved.quant = resolved.choice(quant).quant
+    elif len(quants) == 1:
+        resolved.quant = quants[0].quant
+    return resolved
+
+
+# --- facts -------------------------------------------------------------------------------------------------------
+
+
+def facts_for(resolved: ResolvedModel, quant: str | None = None) -> ModelFacts:
+    """ModelFacts for one candidate: its real header (local or remote), else the catalog entry."""
+    from planner.models import catalog
+
+    choice = resolved.choice(quant)
+    if resolved.kind == "catalog":
+        entry = catalog.find(resolved.catalog_name or resolved.repo or resolved.source)
+        assert entry is not None
+        return catalog.facts_from_catalog(entry, choice.quant, source=resolved.source)
+    if resolved.kind == "local":
+        facts = _local_facts(resolved, choice)
+    else:
+        try:
+            facts = _remote_facts(resolved, choice)
+        except HubUnreachable as exc:
+            entry = catalog.find(resolved.catalog_name or resolved.repo or "")
+            if entry is None:
+                raise
+            resolved.notices.append(f"{exc.message}: using the offline catalog for {entry.repo}")
+            return catalog.facts_from_catalog(entry, choice.quant, source=resolved.source)
+    if resolved.mmproj is not None:
+        facts.mmproj_file = resolved.mmproj.path
+        facts.mmproj_bytes = resolved.mmproj.size
+    return facts
+
+
+def _local_facts(resolved: ResolvedModel, choice: QuantChoice) -> ModelFacts:
+    from planner.models.gguf_header import facts_from_headers, read_local
+
+    folder = Path(resolved.local_dir or ".")
+    headers = [read_local(folder / f.path) for f in choice.files]
+    return facts_from_headers(headers, source=resolved.source, files=[str(folder / f.path) for f in choice.files])
+
+
+def _remote_facts(resolved: ResolvedModel, choice: QuantChoice) -> ModelFacts:
+    from planner.models.gguf_header import check_complete, facts_from_headers
+
+    assert resolved.repo is not None
+    headers, transferred = [], 0
+    for f in choice.files:
+        header, n = read_remote_header(resolved.repo, f.path, size=f.size, revision=resolved.revision)
+        check_complete(header)
+        headers.append(header)
+        transferred += n
+    facts = facts_from_headers(headers, source=resolved.source, files=choice.paths, repo=resolved.repo)
+    facts.header_bytes_read = transferred
+    return facts
