@@ -30,13 +30,13 @@ SMALL = {
 }  # fmt: skip
 GPU = {
     "llama-1b": ("llama", dict(n_layer=16, n_embd=2048, n_head=32, n_head_kv=8, n_ff=8192, n_vocab=32000,
-                               context_length=16384, wtype="Q8_0")),
+                               context_length=16384, wtype="Q8_0", zeros=True)),
     "qwen2-vocab": ("qwen2", dict(n_layer=8, n_embd=1024, n_head=16, n_head_kv=4, n_ff=2816, n_vocab=152064,
-                                  context_length=32768, wtype="Q8_0")),
+                                  context_length=32768, wtype="Q8_0", zeros=True)),
     "gemma2-swa": ("gemma2", dict(n_layer=8, n_embd=1024, n_head=8, n_head_kv=4, n_ff=4096, n_vocab=32000,
-                                  sliding_window=1024, context_length=16384, wtype="Q8_0")),
+                                  sliding_window=1024, context_length=16384, wtype="Q8_0", zeros=True)),
     "llama-moe": ("llama", dict(n_layer=8, n_embd=1024, n_head=16, n_head_kv=4, n_ff=1024, n_vocab=32000,
-                                n_expert=8, n_expert_used=2, context_length=16384, wtype="Q8_0")),
+                                n_expert=8, n_expert_used=2, context_length=16384, wtype="Q8_0", zeros=True)),
 }  # fmt: skip
 
 

@@ -50,6 +50,7 @@ class ModelShape:
     name: str = "planner test model"
     extra_kv: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    zeros: bool = False  # all-zero weights: valid for every type and fast to write (memory benches)
 
     @property
     def head_dim_(self) -> int:
@@ -172,7 +173,7 @@ def _fill(writer: gguf.GGUFWriter, spec: ModelShape) -> None:
 
     rng = np.random.default_rng(spec.seed)
     for name, ne, kind in _tensor_specs(spec):
-        _add_tensor(writer, rng, name, ne, spec.wtype if kind == "weight" else "F32", kind)
+        _add_tensor(writer, rng, name, ne, spec.wtype if kind == "weight" else "F32", kind, zeros=spec.zeros)
 
 
 def _tensor_specs(spec: ModelShape) -> Iterator[tuple[str, list[int], str]]:
@@ -213,10 +214,22 @@ def _tensor_specs(spec: ModelShape) -> Iterator[tuple[str, list[int], str]]:
 
 
 def _add_tensor(
-    writer: gguf.GGUFWriter, rng: np.random.Generator, name: str, ne: list[int], wtype: str, kind: str
+    writer: gguf.GGUFWriter,
+    rng: np.random.Generator,
+    name: str,
+    ne: list[int],
+    wtype: str,
+    kind: str,
+    *,
+    zeros: bool = False,
 ) -> None:
     qtype = gguf.GGMLQuantizationType[wtype]
     np_shape = tuple(reversed(ne))  # numpy is row-major: ne[0] is the last axis
+    if zeros and kind != "norm" and qtype not in (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16):
+        block, type_size = gguf.GGML_QUANT_SIZES[qtype]
+        data = np.zeros((*np_shape[:-1], ne[0] // block * type_size), dtype=np.uint8)
+        writer.add_tensor(name, data, raw_dtype=qtype)
+        return
     if kind == "norm":
         values = np.ones(np_shape, dtype=np.float32)
     else:

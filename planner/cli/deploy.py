@@ -34,7 +34,8 @@ from planner.errors import BadInput, NothingFits
 if TYPE_CHECKING:
     import subprocess
 
-    from rich.console import Console
+    from rich.console import Console, RenderableType
+    from rich.progress import ProgressColumn, Task
 
     from planner.deploy.pipeline import DeployOptions
     from planner.plan import Plan
@@ -218,24 +219,40 @@ def run_deploy(plan: Plan, opts: DeployOptions, *, json_output: bool, console: C
     from planner.deploy.show import show_deploy
 
     columns = (
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.description}"), BarColumn(), _bytes_only(DownloadColumn()),
+        _bytes_only(TransferSpeedColumn()), _bytes_only(TimeRemainingColumn()),
     )  # fmt: skip
     with Progress(*columns, console=console, transient=False) as progress:
-        report, launched = deploy(plan, opts, progress=progress)
-    if json_output:
-        print(report.model_dump_json(indent=2))
-    else:
-        show_deploy(report, console)
+        report, launched = deploy(plan, opts, progress=progress, wait_progress=progress)
+    foreground = launched is not None and not opts.detach
     verified = report.launch is None or report.launch.verified
-    if launched is not None and not opts.detach:
-        if verified:
-            console.print(f"Serving on {report.endpoint}; Ctrl-C stops it.")
-            message = serve_until_interrupted(launched, report, _wait)
+    try:
+        if json_output:
+            print(report.model_dump_json(indent=2))
         else:
-            message = stop_now(launched, report)
-        console.print(message)
+            show_deploy(report, console)
+        if foreground and verified:
+            console.print(f"Serving on {report.endpoint}; Ctrl-C stops it.")
+            console.print(serve_until_interrupted(launched, report, _wait))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C before the server was being waited on: still stop it below
+    finally:
+        if foreground and report.launch is not None and report.launch.stopped is None:
+            console.print(stop_now(launched, report))  # unverified, or interrupted early: nothing left running
     if not verified:
         raise typer.Exit(1)
+
+
+def _bytes_only(column: ProgressColumn) -> ProgressColumn:
+    """Show a byte column for download tasks only (the wait-for-the-server task has no bytes)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class BytesOnly(ProgressColumn):
+        def render(self, task: Task) -> RenderableType:
+            return column.render(task) if task.fields.get("bytes") else Text("")
+
+    return BytesOnly()
 
 
 def _wait(process: subprocess.Popen | None) -> None:

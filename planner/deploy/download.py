@@ -428,5 +428,5 @@ def _cached_paths(repo: str, names: list[str], revision: str, models_dir: Path |
 def _progress_advance(progress: Any | None, dest: Destination) -> Advance:
     if progress is None:
         return lambda n: None
-    task = progress.add_task(dest.remote.filename, total=dest.remote.size)
+    task = progress.add_task(dest.remote.filename, total=dest.remote.size, bytes=True)
     return lambda n: progress.advance(task, n)

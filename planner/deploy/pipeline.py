@@ -40,8 +40,13 @@ def expected_slot_ctx(plan: Plan) -> int:
     return s.ctx_size if (s.kv_unified or s.parallel <= 1) else s.ctx_size // s.parallel
 
 
-def deploy(plan: Plan, opts: DeployOptions, progress: Any | None = None) -> tuple[DeployReport, Launched | None]:
-    """Fetch, render and (optionally) launch + verify. A launched, undetached server is returned still running."""
+def deploy(
+    plan: Plan, opts: DeployOptions, progress: Any | None = None, wait_progress: Any | None = None
+) -> tuple[DeployReport, Launched | None]:
+    """Fetch, render and (optionally) launch + verify. A launched, undetached server is returned still running.
+
+    `progress` (rich) shows the download, `wait_progress` the wait for the model to load.
+    """
     model = ensure_model(plan.model, models_dir=opts.models_dir, download=opts.download, progress=progress)
     rendered = render_artifacts(
         plan, model_files=model.files, out_dir=opts.out_dir, target=opts.target, host=opts.host, port=opts.port,
@@ -77,7 +82,7 @@ def deploy(plan: Plan, opts: DeployOptions, progress: Any | None = None) -> tupl
     try:
         verification = verify_server(
             rendered.endpoint, key, timeout_s=opts.ready_timeout_s, expected_model=rendered.alias,
-            expected_ctx=expected_slot_ctx(plan), alive=launched.alive, progress=progress,
+            expected_ctx=expected_slot_ctx(plan), alive=launched.alive, progress=wait_progress,
         )  # fmt: skip
     except BaseException:
         stop_launched(launched)  # a server that never became usable is not left behind
@@ -103,13 +108,18 @@ def _project_of(compose: Path | None) -> str | None:
 
 def serve_until_interrupted(launched: Launched, report: DeployReport, wait: Any) -> str:
     """Keep a foreground server running until Ctrl-C (or until it exits), then stop it cleanly."""
+    import signal
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (kill, systemd, a container stop) stops the server as Ctrl-C does
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        if launched.process is not None:
-            wait(launched.process)
-        else:
-            wait(None)
+        wait(launched.process)
     except KeyboardInterrupt:
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     message = stop_launched(launched)
     clear_state(Path(report.out_dir))
     if report.launch is not None:

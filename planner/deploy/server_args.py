@@ -115,6 +115,8 @@ def llama_cpp_python_args(
         "--type_v", str(_ggml_type_id(s.cache_type_v)),
         "--use_mmap", "true" if s.mmap else "false",
         "--split_mode", str(_SPLIT_MODE_IDS[s.split_mode]),
+        # Its default cancels a running request when another arrives; an API serving several clients must queue.
+        "--interrupt_requests", "false",
     ]  # fmt: skip
     if s.tensor_split:
         args += ["--tensor_split", *(_number(x) for x in s.tensor_split)]

@@ -15,7 +15,6 @@ def _gib(n: int) -> str:
 
 def show_deploy(report: DeployReport, console: Any) -> None:
     from rich.panel import Panel
-    from rich.syntax import Syntax
     from rich.table import Table
 
     m = report.model
@@ -55,7 +54,8 @@ def show_deploy(report: DeployReport, console: Any) -> None:
                 table.add_row(line)
             console.print(table)
     console.print("\n[bold]Call it from Python[/] (pip install openai):")
-    console.print(Syntax(report.how_to_call, "python", theme="ansi_dark", background_color="default"))
+    # Plain text, never cropped to the terminal width: it is meant to be copied.
+    console.print(report.how_to_call, highlight=False, markup=False, soft_wrap=True)
     if report.launch and report.launch.detached:
         console.print(f"Running in the background. Stop it with: [bold]planner stop {report.out_dir}[/]")
 

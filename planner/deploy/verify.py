@@ -102,7 +102,7 @@ def wait_ready(
             status, _ = _get(f"{root}/health", None)
             if status == 404:  # llama-cpp-python has no /health; /v1/models answers once the model is loaded
                 status, _ = _get(f"{root}/v1/models", api_key)
-            if status == 200:
+            if status in (200, 401, 403):  # 401/403: up, and refusing this key (verification reports it)
                 if progress is not None and task is not None:
                     progress.update(task, description=f"server ready after {waited:.1f} s", completed=1, total=1)
                 return waited
@@ -243,7 +243,7 @@ def verify_server(
         else:
             result.problems.append("no API key: anyone who can reach the port can use the server")
     except openai.AuthenticationError:
-        result.problems.append("the server refused planner's own API key (401)")
+        result.problems.append("the server refused the API key (401)")
     except openai.APIError as err:
         result.problems.append(f"the server failed a request: {err}".splitlines()[0])
     return result

@@ -43,11 +43,18 @@ CTX_PAD = 256  # n_ctx is rounded up to a multiple of 256 (src/llama-context.cpp
 CUDA_ROW_PADDING = 512  # MATRIX_ROW_PADDING: quantized rows padded for the last row read (ggml-cuda/common.cuh)
 TENSOR_ALIGN = 128  # per-tensor alignment in backend buffers
 
-# VRAM the CUDA runtime uses outside every llama.cpp buffer (context, cuBLAS handle and workspace, the ggml pool).
-# Measured: 183 MiB on an RTX 3070 (llama.cpp issue #822 in cuda-buffers.jsonl: nvidia-smi 4972 MiB vs 4789 MiB of
-# buffers); 451-456 MiB per RTX 4090 (llama.cpp PR #15860). Hopper adds a 32 MiB cuBLAS workspace. The larger
-# figure is used: an estimate that runs out of memory is worse than one that leaves 200 MiB unused.
-CUDA_RUNTIME_OVERHEAD = 450 * MiB
+# VRAM the CUDA runtime uses outside every llama.cpp buffer (CUDA context, cuBLAS handle and workspace, loaded
+# modules), by compute capability. Measured as nvidia-smi's per-process VRAM minus llama.cpp's logged buffers:
+# 588 MiB on an H200 (cc 9.0; 10 runs in tests/fixtures/cuda-buffers/h200, all within 587-589 MiB);
+# 451-456 MiB per RTX 4090 (cc 8.9; llama.cpp PR #15860); 183 MiB on an RTX 3070 (cc 8.6; llama.cpp issue #822 in
+# shared research cuda-buffers.jsonl). No Pascal/Turing measurement exists: they take the Ampere figure plus 50 %.
+CUDA_CONTEXT_BY_CC = ((9, 0, 600 * MiB), (8, 9, 460 * MiB), (7, 0, 280 * MiB), (0, 0, 280 * MiB))
+# The ggml CUDA pool grows during the first prompt and never shrinks (temporaries, cuBLAS copies). Measured growth
+# after a 3500-token prompt on the H200: 14-22 MiB with flash attention, 140-198 MiB without (cuBLAS KQ path),
+# +108 MiB for MoE (expert routing buffers). Allowances round those up.
+POOL_ALLOWANCE_FA = 32 * MiB
+POOL_ALLOWANCE_NO_FA = 256 * MiB
+POOL_ALLOWANCE_MOE = 128 * MiB
 METAL_RUNTIME_OVERHEAD = 64 * MiB
 # llama-server's process baseline on the host (binary, libraries, HTTP threads): measured RSS of an idle
 # llama-server on CPU with a 98 MB model minus its buffers (bench/memory_vs_llamacpp.py).
@@ -158,35 +165,73 @@ def place_units(n_layer: int, n_gpu_layers: int, fractions: list[float]) -> list
 def compute_stages(
     facts: ModelFacts, settings: Settings, geo: Geometry, *, holds_output: bool, holds_layers: bool
 ) -> dict[str, int]:
-    """Peak live bytes of each stage of the worst-case graph on one backend.
+    """Peak live bytes of each stage of the worst-case graph on one GPU backend (ggml-alloc reuses memory
+    across layers, so the buffer is the largest stage, independent of the layer count).
 
-    The peak of the graph is the largest stage (ggml-alloc reuses memory across layers). Coefficients were fitted
-    on llama.cpp's reported compute buffers (bench/memory_vs_llamacpp.py) and agree with the published logs in
-    shared research cuda-buffers.jsonl (e.g. Llama-3-8B ctx 512 ub 512 FA off: 258.5 MiB).
+    Fitted on llama-server's own CUDA buffers (bench/memory_vs_llamacpp.py --cuda, 10 runs on an H200) and
+    consistent with the published logs in shared research cuda-buffers.jsonl:
+    * layers, flash attention on: 4*U*(3*ff + 3*E) + the F16 mask copy 2*N_kv*U (plus the SWA mask);
+    * layers, flash attention off: the larger of that FFN stage with an F32 mask, and the attention stage
+      4*N_kv*U*H (KQ) + 4*N_kv*U (mask) + 4*U*(2E + q + kv + q) (Q, K, V, KQV);
+    * the output layer: logits 4*V*n_outputs + 4*E*U;
+    with U = n_ubatch, N_kv = cells of one stream, ff = n_ff (MoE: n_expert_used * expert ff).
     """
     u = geo.n_ubatch
     e = facts.n_embd
-    n_kv = geo.n_ctx_seq  # the attention of one stream spans its cells
+    n_kv = geo.n_ctx_seq
     h = facts.n_head
     q_width = h * facts.head_dim_k
     kv_width = max(wk + wv for wk, wv, _swa in facts.layer_kv_shapes())
+    ff = facts.n_expert_used * (facts.expert_ff or facts.ff(0)) if facts.is_moe else facts.ff(0)
+    # MoE graphs keep one more E-wide tensor (the router input) alive beside the expert outputs
+    e_live = 4 * e if facts.is_moe else 3 * e
+    has_swa = any(swa for _wk, _wv, swa in facts.layer_kv_shapes())
+    swa_kv = swa_cells(facts, settings, geo) if has_swa else 0
     stages: dict[str, int] = {}
     if holds_output:
-        # final norm output + logits for the reserved outputs
-        stages["logits"] = 4 * facts.n_vocab * geo.n_outputs + 4 * e * u * 2
+        stages["logits"] = 4 * facts.n_vocab * geo.n_outputs + 4 * e * u
     if holds_layers:
-        base = 4 * u * (2 * e + q_width + kv_width)  # residual, normed input, Q, K/V views
-        if settings.flash_attn == "on":
-            attn = base + 4 * u * q_width + 2 * n_kv * u
-        else:
-            attn = base + 4 * n_kv * u * h + 4 * u * q_width + 4 * n_kv * u
-        stages["attention"] = attn
-        if facts.is_moe:
-            ffn = 4 * u * facts.n_expert_used * (2 * facts.expert_ff + e) + 4 * u * facts.n_expert + 4 * u * 2 * e
-        else:
-            ffn = 4 * u * (2 * facts.ff(0) + 2 * e)
+        ffn = 4 * u * (3 * ff + e_live)
         stages["ffn"] = ffn
+        if settings.flash_attn == "on":
+            stages["attention"] = ffn + 2 * (n_kv + swa_kv) * u
+        else:
+            mask = 4 * (n_kv + swa_kv) * u
+            kq = 4 * n_kv * u * h + mask + 4 * u * (2 * e + 2 * q_width + kv_width)
+            stages["attention"] = max(ffn + mask, kq)
     return stages
+
+
+# Extra compute on the first GPU when some layers stay on the host (fitted: llama-1b -ngl 9 of 17 on the H200 adds
+# 5.24 MiB = 1.31 x 4*E*U over the full-offload buffer).
+PARTIAL_OFFLOAD_EXTRA = 1.31
+OP_OFFLOAD_MIN_BATCH = 32  # GGML_OP_OFFLOAD_MIN_BATCH in ggml-cuda.cu
+
+
+def cpu_compute_bytes(facts: ModelFacts, settings: Settings, geo: Geometry) -> int:
+    """The single CPU compute buffer of a CPU-only run: its largest stage.
+
+    Fitted on llama-cpp-python 0.3.36's CPU buffers (bench/memory_vs_llamacpp.py): the same layer stages as on a
+    GPU, and a logits stage of 4*V*n_outputs + 12*E*U (the embedding rows, the final norm and the residual live
+    beside the logits when everything shares one buffer).
+    """
+    stages = compute_stages(facts, settings, geo, holds_output=True, holds_layers=True)
+    stages["logits"] = 4 * facts.n_vocab * geo.n_outputs + 12 * facts.n_embd * geo.n_ubatch
+    return _peak(stages)
+
+
+def host_compute_bytes(facts: ModelFacts, settings: Settings, geo: Geometry) -> int:
+    """The CUDA_Host compute buffer: token-embedding rows and the masks llama.cpp builds on the host.
+
+    Fitted on the H200 runs: flash attention on 8*E*U + 2*N_kv*U per mask, off 10*E*U + 4*N_kv*U per mask (the
+    SWA mask spans its own cells). Unchanged by CPU-resident layers: their matmuls are op-offloaded to the GPU.
+    """
+    u = geo.n_ubatch
+    has_swa = any(swa for _wk, _wv, swa in facts.layer_kv_shapes())
+    cells = geo.n_ctx_seq + (swa_cells(facts, settings, geo) if has_swa else 0)
+    if settings.flash_attn == "on":
+        return 8 * facts.n_embd * u + 2 * cells * u
+    return 10 * facts.n_embd * u + 4 * cells * u
 
 
 def _peak(stages: dict[str, int]) -> int:
@@ -196,10 +241,16 @@ def _peak(stages: dict[str, int]) -> int:
 # ---------------------------------------------------------------------------------------------------------------
 # The estimate
 # ---------------------------------------------------------------------------------------------------------------
-def _device_overhead(gpu: Gpu) -> int:
+def _device_overhead(gpu: Gpu, settings: Settings, facts: ModelFacts) -> int:
+    """Runtime memory outside llama.cpp's buffers: the CUDA context and the pool's growth under load."""
     if gpu.unified_memory or gpu.vendor == "apple":
         return METAL_RUNTIME_OVERHEAD
-    return CUDA_RUNTIME_OVERHEAD
+    cc = gpu.cc_tuple() or (8, 0)
+    context = next(size for major, minor, size in CUDA_CONTEXT_BY_CC if cc >= (major, minor))
+    pool = POOL_ALLOWANCE_FA if settings.flash_attn == "on" else POOL_ALLOWANCE_NO_FA
+    if facts.is_moe:
+        pool += POOL_ALLOWANCE_MOE
+    return context + pool
 
 
 def _unit_padding(facts: ModelFacts) -> list[int]:
@@ -246,7 +297,7 @@ def estimate_memory(
             name=g.name,
             index=g.index,
             capacity_bytes=max(0, g.usable_bytes - margin_bytes),
-            overhead_bytes=_device_overhead(g),
+            overhead_bytes=_device_overhead(g, settings, facts),
         )
         for g in gpus
     ]
@@ -295,25 +346,23 @@ def estimate_memory(
     for i, dev in enumerate(devices):
         stages = compute_stages(facts, settings, geo, holds_output=dev.output_layer, holds_layers=dev.layers > 0)
         peak = _peak(stages)
-        if i == 0 and (cpu_layers or largest_cpu_expert_tensor) and geo.n_ubatch >= 32:
-            # op offload: host-resident weights are copied into the first GPU's compute buffer for big batches
-            host_tensor = largest_cpu_expert_tensor or (max(layer_bytes) // 7 if cpu_layers else 0)
-            peak = max(peak, host_tensor + 4 * geo.n_ubatch * 2 * facts.n_embd)
+        if i == 0 and geo.n_ubatch >= OP_OFFLOAD_MIN_BATCH:
+            # op offload: for big batches the first GPU runs the matmuls of host-resident weights too
+            if cpu_layers:
+                peak += int(PARTIAL_OFFLOAD_EXTRA * 4 * facts.n_embd * geo.n_ubatch)
+            if largest_cpu_expert_tensor:
+                # the expert tensor is copied into the compute buffer as a split input
+                peak = max(peak, stages.get("ffn", 0) + largest_cpu_expert_tensor)
         dev.compute_bytes = peak
         if facts.mmproj_bytes and dev.output_layer:
             dev.mmproj_bytes = facts.mmproj_bytes
 
-    host_stages = compute_stages(
-        facts,
-        settings,
-        geo,
-        holds_output=out_dev is None,
-        holds_layers=cpu_layers or not gpus,
-    )
-    inputs = 4 * facts.n_embd * geo.n_ubatch  # token embedding rows (GET_ROWS output) stay on the host
-    mask_bytes = (2 if settings.flash_attn == "on" else 4) * geo.n_ctx_seq * geo.n_ubatch
-    n_masks = 2 if facts.sliding_window and facts.swa_layers and any(facts.swa_layers) else 1
-    host.compute_bytes = _peak(host_stages) + inputs + mask_bytes * n_masks
+    if gpus:
+        host.compute_bytes = host_compute_bytes(facts, settings, geo)
+        if out_dev is None:
+            host.compute_bytes += 4 * facts.n_vocab * geo.n_outputs
+    else:
+        host.compute_bytes = cpu_compute_bytes(facts, settings, geo)
     host.output_bytes = 4 * facts.n_vocab * max(settings.parallel, 1)
     host.runtime_bytes = HOST_PROCESS_BASELINE
     if runtime == "llama-cpp-python":

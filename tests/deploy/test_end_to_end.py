@@ -133,3 +133,29 @@ def test_cli_deploy_detach_bench_stop(hub: LocalHub, tmp_path: Path):
     while listening(port) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not listening(port)
+
+
+def test_ctrl_c_stops_a_foreground_deployment(smollm2_path: Path, tmp_path: Path):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is installed by ./scripts/test")
+    import signal
+
+    port = free_port()
+    out = tmp_path / "fg"
+    command = [
+        sys.executable, "-m", "planner", "deploy", str(smollm2_path), "--gpu", "none", "--ram", "8GB",
+        "--cpu-cores", "2", "--out", str(out), "--port", str(port), "--launch",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = ""
+    for line in proc.stdout:
+        seen += line
+        if "Ctrl-C stops it" in line:
+            break
+    state = load_state(out)
+    assert state is not None and listening(port), seen[-2000:]
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    assert "stopped process" in rest
+    assert not listening(port) and load_state(out) is None
+    assert not psutil.pid_exists(state.pid) or psutil.Process(state.pid).status() == psutil.STATUS_ZOMBIE
