@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -27,33 +26,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_models import GPU, SMALL, make  # noqa: E402
+from bench_models import SMALL, make  # noqa: E402
 
+from planner.estimate.llamacpp_log import parse_buffers  # noqa: E402
 from planner.estimate.memory import estimate_memory  # noqa: E402
 from planner.hardware.profile import Gpu  # noqa: E402
+from planner.models.facts import ModelFacts  # noqa: E402
 from planner.models.gguf_header import facts_from_headers, read_local  # noqa: E402
 from planner.plan import Settings  # noqa: E402
 
 MiB = 1024 * 1024
 SMOLLM2 = ROOT / "tests" / "fixtures" / "cache" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-BUFFER = re.compile(r"(\S+)\s+(model|KV|RS|compute|output) buffer size =\s+([\d.]+) MiB")
-
-
-def parse_buffers(log: str) -> dict[str, float]:
-    """Sum llama.cpp's logged buffers (MiB) by kind and device class: model/kv/compute/output x gpu/host."""
-    sums: dict[str, float] = {}
-    for line in log.splitlines():
-        if "~llama_context" in line:  # the teardown echo repeats the compute buffer
-            continue
-        m = BUFFER.search(line)
-        if not m:
-            continue
-        device, kind, mib = m.group(1), m.group(2).lower(), float(m.group(3))
-        where = "gpu" if re.match(r"(CUDA|ROCm|Vulkan|Metal|MUSA)\d", device) else "host"
-        kind = "kv" if kind in ("kv", "rs") else kind
-        sums[f"{kind}_{where}"] = sums.get(f"{kind}_{where}", 0.0) + mib
-    return sums
 
 
 def facts_of(path: Path):  # noqa: ANN201
@@ -139,14 +122,15 @@ def settings_from_args(args: list[str]) -> Settings:
     )
 
 
-def run_cuda(folder: Path, models: dict[str, Path]) -> list[dict]:
+def run_cuda(folder: Path) -> list[dict]:
     runs = json.loads((folder / "runs.json").read_text())
     probe = json.loads((ROOT / "tests" / "fixtures" / "probe-h200.json").read_text())["gpus"][0]
     gpu = Gpu.model_validate(probe)
     rows = []
     for run in runs:
         actual = parse_buffers((folder / f"{run['run']}.log").read_text())
-        facts = facts_of(models[run["model"]])
+        # the models' facts, parsed from the generated GGUFs on the GPU machine (bench_models.GPU)
+        facts = ModelFacts.model_validate_json((folder / "facts" / f"{run['model']}.json").read_text())
         settings = settings_from_args(run["args"])
         est = estimate_memory(facts, settings, [gpu], "llama-server")
         dev = est.devices[0]
@@ -187,7 +171,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.cuda:
-            rows = run_cuda(args.cuda, make(Path(tmp), GPU))
+            rows = run_cuda(args.cuda)
         else:
             rows = run_cpu(make(Path(tmp), SMALL))
     report(rows)

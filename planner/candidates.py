@@ -84,12 +84,15 @@ def _resolved_candidates(resolved, only_quant: str | None, ccs=()) -> list[Candi
         paths = option.paths
         local = resolved.kind == "local"
         name = (catalog_entry.name if catalog_entry else None) or resolved.repo or Path(paths[0]).stem
+        file = None
+        if paths:
+            file = str(Path(resolved.local_dir or ".") / paths[0]) if local else paths[0]
         out.append(
             Candidate(
                 model=name,
                 quant=option.quant,
                 size_bytes=option.size_bytes,
-                file=str(Path(resolved.local_dir or ".") / paths[0]) if local else paths[0],
+                file=file,
                 quality=_catalog_quality(catalog_entry, option.quant) if catalog_entry else None,
                 load_facts=lambda r=resolved, q=option.quant: facts_for(r, q),
             )

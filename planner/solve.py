@@ -43,6 +43,10 @@ USEFUL_CTX = 4096
 DEFAULT_BATCH = 2048
 DEFAULT_UBATCH = 512
 USABLE_TOKENS_PER_S = 5.0  # below this a chat feels broken: prefer a smaller quant that is faster
+# A recommendation should read fluently: ~8 tokens/s is about reading speed (5-6 words/s); on a GPU the user
+# bought for this, 15.
+RECOMMEND_MIN_TPS_CPU = 8.0
+RECOMMEND_MIN_TPS_GPU = 15.0
 LLAMA_CPP_BUILD = "b10454"  # the llama.cpp behaviour modelled (llama-cpp-python 0.3.35+ vendors >= b10454)
 HOST_OS_RESERVE = 1024 * MiB  # what the OS and other programs keep when RAM is given as a what-if total
 
@@ -106,7 +110,11 @@ def _kv_options(ov: Overrides, last_resort: bool) -> list[tuple[str, str]]:
     if ov.cache_type_k or ov.cache_type_v:
         k = ov.cache_type_k or ov.cache_type_v or "f16"
         v = ov.cache_type_v or ov.cache_type_k or "f16"
+        if v not in ("f16", "f32", "bf16") and ov.flash_attn == "off":
+            raise BadInput(f"a quantized V cache ({v}) needs flash attention: drop --flash-attn off or use -ctv f16")
         return [(k, v)]
+    if ov.flash_attn == "off":
+        return [("f16", "f16"), ("q8_0", "f16")] + ([("q4_0", "f16")] if last_resort else [])
     # q8_0 costs ~0.002 perplexity; q4_0 costs more and is kept for the tiers where nothing else fits
     return [("f16", "f16"), ("q8_0", "q8_0")] + ([("q4_0", "q4_0")] if last_resort else [])
 
@@ -135,6 +143,7 @@ def _settings(
     ngl: int,
     ubatch: int,
     runtime: Runtime = "llama-server",
+    n_cpu_moe: int | None = None,
 ) -> Settings:
     fa = _fa_choice(facts, hw.gpus, kv[0], kv[1], ov.flash_attn)
     parallel = ov.parallel or 1
@@ -154,7 +163,7 @@ def _settings(
         parallel=parallel,
         kv_unified=True,
         tensor_split=split if len(gpus) > 1 else None,
-        n_cpu_moe=ov.n_cpu_moe or 0,
+        n_cpu_moe=n_cpu_moe if n_cpu_moe is not None else (ov.n_cpu_moe or 0),
         mmap=True if ov.mmap is None else ov.mmap,
         # llama-cpp-python keeps the library default swa_full=true (full-size SWA caches); llama-server does not
         swa_full=runtime == "llama-cpp-python",
@@ -240,6 +249,27 @@ def fit_model(
                         return fit
         return None
 
+    if facts.is_moe and fixed_ngl is None and ov.n_cpu_moe is None:
+        # MoE: keep every layer's attention and shared weights on the GPU and move the experts of the first N
+        # layers to RAM (--n-cpu-moe): far faster than leaving whole layers behind, since only the used experts
+        # are read per token. Binary search the smallest N that fits.
+        for ctx in ctxs:
+            for kv in kvs:
+                best = None
+                lo, hi = 1, facts.n_layer
+                while lo <= hi:
+                    mid = (lo + hi) // 2
+                    settings = _settings(
+                        facts, hw, ov, ctx=ctx, kv=kv, ngl=full, ubatch=ubatches[0], runtime=runtime, n_cpu_moe=mid
+                    )
+                    fit = _evaluate(facts, hw, settings, runtime, margins)
+                    if _fits(fit.memory, host_cap):
+                        best, hi = fit, mid - 1
+                    else:
+                        lo = mid + 1
+                if best is not None:
+                    return best
+
     # partial offload: the most layers that fit (binary search: memory grows with -ngl)
     ngl_options = [fixed_ngl] if fixed_ngl is not None else list(range(full, -1, -1))
     for ctx in ctxs:
@@ -318,7 +348,36 @@ def choose(
     evaluated = [(cand, best_fit.get(i)) for i, cand in enumerate(candidates)]
     if chosen is None:
         return None, None, evaluated
+    chosen = _prefer_quality_over_lowbit(chosen, evaluated)
     return chosen[0], chosen[1], evaluated
+
+
+LOWBIT_TRADE_MIN_TPS = 10.0  # a better quant partly in RAM must still generate this fast...
+LOWBIT_TRADE_SPEED_SHARE = 0.25  # ...and at least a quarter as fast as the low-bit one on the GPU
+
+
+def _prefer_quality_over_lowbit(
+    chosen: tuple[Candidate, Fit], evaluated: list[tuple[Candidate, Fit | None]]
+) -> tuple[Candidate, Fit]:
+    """Q2/Q3/IQ quants lose real quality: when a better quant runs partly from RAM (MoE experts or layers) at a
+    still-fluent speed, prefer it over squeezing the low-bit file onto the GPU. Candidates are best-first."""
+    from planner.estimate.speed import quant_family
+
+    cand, fit = chosen
+    if quant_family(cand.quant) != "lowbit":
+        return chosen
+    floor = max(LOWBIT_TRADE_MIN_TPS, LOWBIT_TRADE_SPEED_SHARE * fit.speed.generation_tokens_per_s)
+    for other, other_fit in evaluated:
+        if other is cand:
+            break
+        if (
+            other_fit is not None
+            and quant_family(other.quant) != "lowbit"
+            and other_fit.speed.generation_tokens_per_s >= floor
+            and other_fit.settings.ctx_size >= fit.settings.ctx_size
+        ):
+            return other, other_fit
+    return chosen
 
 
 def quality_text(q: Quality | None) -> str:
@@ -427,28 +486,37 @@ def plan_model(request: PlanRequest) -> Plan:
 
 def _recommend(hw: Hardware, ov: Overrides, runtime: Runtime, margin_bytes: int | None, ccs: list) -> list:
     """Catalog models that run usably here, strongest first: (score, candidate, fit, evaluated, why)."""
+    from math import log10
+
     from planner.candidates import model_strength, recommended_candidates
     from planner.estimate.speed import quant_family
 
     ranked = []
-    floor = USABLE_TOKENS_PER_S * (2 if hw.gpus else 1)
-    for _model, cands in recommended_candidates(ccs):
+    floor = RECOMMEND_MIN_TPS_GPU if hw.gpus else RECOMMEND_MIN_TPS_CPU
+    models = recommended_candidates(ccs)
+    # strongest first (log10 of parameters from the catalog), so the search can stop once nothing left can win
+    models.sort(key=lambda mc: log10(max(mc[0].shape.n_params, 1)), reverse=True)
+    best_score = None
+    for model, cands in models:
         if not cands:
             continue
+        if best_score is not None and log10(max(model.shape.n_params, 1)) < best_score - 0.5 and len(ranked) >= 6:
+            break  # far weaker than the best fitting model, and the alternatives table is full
         chosen, fit, evaluated = choose(cands, hw, ov, runtime, margin_bytes, min_speed=floor)
         if chosen is None or fit is None or fit.speed.generation_tokens_per_s < floor:
             continue
-        if hw.gpus and not fit.full_offload:
+        if hw.gpus and not fit.full_offload and not fit.settings.n_cpu_moe:
             continue
         facts = chosen.facts()
         score = model_strength(facts) - QUANT_PENALTY[quant_family(chosen.quant)]
         why = (
             f"{chosen.model} {chosen.quant} is the strongest catalog model that runs "
-            f"{'entirely on your GPU' if fit.full_offload else 'on your CPU'} at "
-            f"{fit.speed.generation_tokens_per_s:g} tokens/s (usable: >= {floor:g}); ranked by parameter count "
+            f"{'entirely on your GPU' if fit.full_offload else 'on your hardware'} at "
+            f"{fit.speed.generation_tokens_per_s:g} tokens/s (fluent: >= {floor:g}); ranked by parameter count "
             f"({facts.n_params / 1e9:.1f}B) less a penalty for low-bit quants"
         )
         ranked.append((score, chosen, fit, evaluated, why))
+        best_score = score if best_score is None else max(best_score, score)
     ranked.sort(key=lambda r: r[0], reverse=True)
     return ranked
 
@@ -467,9 +535,16 @@ def _reasons(chosen: Candidate, fit: Fit, evaluated: list, hw: Hardware) -> list
             f"{chosen.quant} is the best quant of {chosen.model} that fits entirely in GPU memory"
             + (f" (better ones do not: {', '.join(c.quant for c in better[:3])})" if better else "")
         )
+    elif hw.gpus and s.n_cpu_moe:
+        reasons.append(
+            f"{chosen.quant}: every layer's attention on the GPU, the experts of the first {s.n_cpu_moe} of "
+            f"{facts.n_layer} layers in RAM (--n-cpu-moe {s.n_cpu_moe}); only the {facts.n_expert_used} experts a "
+            f"token uses are read, so this generates at {fit.speed.generation_tokens_per_s:g} tokens/s with better "
+            "quality than a low-bit file squeezed onto the GPU"
+        )
     elif hw.gpus:
         reasons.append(
-            f"no quant fits entirely on the GPU at a useful context; {chosen.quant} with {s.n_gpu_layers} of "
+            f"no better quant fits entirely on the GPU at a useful context; {chosen.quant} with {s.n_gpu_layers} of "
             f"{facts.n_layer + 1} layers offloaded is the best quality that still generates at "
             f"{fit.speed.generation_tokens_per_s:g} tokens/s"
         )
@@ -527,7 +602,7 @@ def _quality_comparison(chosen: Candidate) -> str | None:
     _, name, fig = max(beaten)
     return (
         f"quality: {chosen.model} {chosen.quant} (PPL {chosen.quality.value:g}) beats {name} even at "
-        f"{fig.quant} (PPL {fig.value:g}) ({fig.source})"
+        f"{fig.quant} (PPL {fig.value:g}; {fig.source.split(';')[0].split(' (')[0]})"
     )
 
 

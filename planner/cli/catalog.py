@@ -4,46 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import BaseModel
 
 from planner.cli.options import JsonOpt
 from planner.errors import BadInput, EnvironmentProblem
+
+if TYPE_CHECKING:
+    from planner.models.catalog import CatalogListing, RefreshResult
 
 CatalogDirOpt = Annotated[
     Path | None,
     typer.Option("--catalog-dir", help="Catalog folder to use instead of the built-in hardware_db/models."),
 ]
-
-
-class CatalogRow(BaseModel):
-    name: str
-    repo: str
-    family: str
-    arch: str
-    n_params: int
-    quants: list[str]
-    smallest_bytes: int
-    largest_bytes: int
-    origin: str
-    file: str
-
-
-class CatalogListing(BaseModel):
-    folder: str
-    models: list[CatalogRow]
-
-
-class RefreshResult(BaseModel):
-    repo: str
-    name: str
-    file: str
-    revision: str | None
-    quants_read: list[str]
-    header_bytes_transferred: int
-    created: bool  # False when an existing entry was updated
 
 
 def _human(n: int) -> str:
@@ -53,7 +27,7 @@ def _human(n: int) -> str:
 
 
 def list_catalog(folder: Path | None) -> CatalogListing:
-    from planner.models.catalog import catalog_dir, load_catalog
+    from planner.models.catalog import CatalogListing, CatalogRow, catalog_dir, load_catalog
 
     rows = [
         CatalogRow(
@@ -76,6 +50,7 @@ def list_catalog(folder: Path | None) -> CatalogListing:
 def refresh_entry(repo: str, quants: list[str] | None, folder: Path | None) -> RefreshResult:
     """Read the real headers of `repo` (all quants, or those named) and write its catalog entry atomically."""
     from planner.models import catalog
+    from planner.models.catalog import RefreshResult
     from planner.models.sources import HubUnreachable, facts_for, hub_endpoint, resolve_model
 
     folder = folder or catalog.catalog_dir()

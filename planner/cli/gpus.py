@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import RootModel
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -13,7 +12,9 @@ from rich.text import Text
 
 from planner.cli.options import JsonOpt
 from planner.errors import BadInput
-from planner.hardware.db import GpuSpec, closest_names, search_gpus
+
+if TYPE_CHECKING:
+    from planner.hardware.db import GpuSpec
 
 EPILOG = """Examples:
 
@@ -29,10 +30,6 @@ EPILOG = """Examples:
 GIB = 1 << 30
 
 
-class GpuList(RootModel[list[GpuSpec]]):
-    """The result of `planner gpus`: --json prints this object, the table draws it."""
-
-
 def register(app: typer.Typer) -> None:
     @app.command("gpus", epilog=EPILOG)
     def gpus(
@@ -45,6 +42,8 @@ def register(app: typer.Typer) -> None:
         json_output: JsonOpt = False,
     ) -> None:
         """List the GPUs and accelerators planner knows: memory, bandwidth, FP16/BF16, compute capability."""
+        from planner.hardware.db import GpuList, closest_names, search_gpus
+
         text = " ".join(query or []).strip()
         found = GpuList(search_gpus(text or None))
         if not found.root:

@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, RootModel, ValidationError, model_validator
 
 from planner.errors import EnvironmentProblem
 from planner.hardware.profile import Gpu, Vendor
@@ -396,3 +396,7 @@ def enrich_gpu(gpu: Gpu, *, directory: Path | None = None) -> tuple[Gpu, str | N
     if spec.unified_memory:
         update["unified_memory"] = True
     return gpu.model_copy(update=update), None
+
+
+class GpuList(RootModel[list[GpuSpec]]):
+    """The result of `planner gpus`: --json prints this object, the table draws it."""

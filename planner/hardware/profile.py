@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 Vendor = Literal["nvidia", "amd", "intel", "apple", "other"]
 
@@ -57,8 +57,10 @@ class Gpu(BaseModel):
     db_match: str | None = None  # the hardware_db entry this GPU was matched to, None if unknown to the DB
     source: str = "probe"  # "probe" (NVML etc.), "what-if" (--gpu), "file" (--hardware)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def vram_bytes(self) -> int:
+        """The card's memory size (the plan --json contract names it vram_bytes)."""
         return self.memory_total_bytes
 
     @property

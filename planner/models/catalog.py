@@ -278,3 +278,32 @@ def write_catalog_file(path: Path, models: list[CatalogModel], header: str = "")
         Path(tmp).unlink(missing_ok=True)
         raise
     clear_cache()
+
+
+# --- results of `planner catalog list/refresh` (--json prints them) -----------------------------------------
+class CatalogRow(BaseModel):
+    name: str
+    repo: str
+    family: str
+    arch: str
+    n_params: int
+    quants: list[str]
+    smallest_bytes: int
+    largest_bytes: int
+    origin: str
+    file: str
+
+
+class CatalogListing(BaseModel):
+    folder: str
+    models: list[CatalogRow]
+
+
+class RefreshResult(BaseModel):
+    repo: str
+    name: str
+    file: str
+    revision: str | None
+    quants_read: list[str]
+    header_bytes_transferred: int
+    created: bool  # False when an existing entry was updated

@@ -12,7 +12,7 @@ from rich.text import Text
 from planner.plan import Plan
 
 GiB = 1024**3
-BAR_WIDTH = 40
+BAR_WIDTH = 30
 
 
 def gib(n: int) -> str:
@@ -32,52 +32,41 @@ def memory_bar(parts: list[tuple[str, int, str]], capacity: int) -> Text:
     return bar
 
 
-def _device_rows(plan: Plan) -> Table:
-    table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
-    table.add_column("device")
-    table.add_column("memory", no_wrap=True)
-    table.add_column("weights", justify="right")
-    table.add_column("KV", justify="right")
-    table.add_column("compute", justify="right")
-    table.add_column("other", justify="right")
-    table.add_column("total / capacity", justify="right")
+def _device_line(label: str, parts: list[tuple[str, int, str]], capacity: int) -> Text:
+    """One device: its name, a stacked bar with used / capacity, and the parts in words."""
+    used = sum(p[1] for p in parts)
+    line = Text(f"{label}\n", style="bold")
+    line.append("  ")
+    line.append_text(memory_bar(parts, capacity))
+    line.append(f" {gib(used)} / {gib(capacity)}\n", style="red" if used > capacity else "green")
+    line.append("  ")
+    for i, (name, size, colour) in enumerate(p for p in parts if p[1]):
+        line.append(" · " if i else "")
+        line.append(name, style=colour)
+        line.append(f" {gib(size)}")
+    return line
+
+
+def _device_rows(plan: Plan) -> list[Text]:
+    rows = []
     for dev in plan.memory.devices:
         parts = [
             ("weights", dev.weights_bytes, "cyan"),
-            ("kv", dev.kv_cache_bytes, "magenta"),
+            ("KV", dev.kv_cache_bytes, "magenta"),
             ("compute", dev.compute_bytes, "yellow"),
-            ("other", dev.overhead_bytes + dev.mmproj_bytes, "white"),
+            ("runtime", dev.overhead_bytes + dev.mmproj_bytes, "white"),
         ]
-        over = dev.total_bytes > dev.capacity_bytes
-        table.add_row(
-            f"GPU{dev.index} {dev.name} ({dev.layers} layers{' + output' if dev.output_layer else ''})",
-            memory_bar(parts, dev.capacity_bytes),
-            gib(dev.weights_bytes),
-            gib(dev.kv_cache_bytes),
-            gib(dev.compute_bytes),
-            gib(dev.overhead_bytes + dev.mmproj_bytes),
-            Text(f"{gib(dev.total_bytes)} / {gib(dev.capacity_bytes)}", style="red" if over else "green"),
-        )
+        layers = f"{dev.layers} layers{' + output' if dev.output_layer else ''}"
+        rows.append(_device_line(f"GPU{dev.index} {dev.name} ({layers})", parts, dev.capacity_bytes))
     host = plan.memory.host
     parts = [
-        ("weights", host.weights_bytes, "cyan"),
-        ("kv", host.kv_cache_bytes, "magenta"),
+        ("weights" + (" (mmap)" if host.weights_mapped else ""), host.weights_bytes, "cyan"),
+        ("KV", host.kv_cache_bytes, "magenta"),
         ("compute", host.compute_bytes + host.output_bytes, "yellow"),
-        ("other", host.runtime_bytes, "white"),
+        ("runtime", host.runtime_bytes, "white"),
     ]
-    table.add_row(
-        "host RAM" + (" (weights mmap'd)" if host.weights_mapped and host.weights_bytes else ""),
-        memory_bar(parts, host.capacity_bytes),
-        gib(host.weights_bytes),
-        gib(host.kv_cache_bytes),
-        gib(host.compute_bytes + host.output_bytes),
-        gib(host.runtime_bytes),
-        Text(
-            f"{gib(host.total_bytes)} / {gib(host.capacity_bytes)}",
-            style="red" if host.total_bytes > host.capacity_bytes else "green",
-        ),
-    )
-    return table
+    rows.append(_device_line("host RAM", parts, host.capacity_bytes))
+    return rows
 
 
 def _alternatives(plan: Plan) -> Table:
@@ -130,7 +119,8 @@ def show_plan(plan: Plan, console: Console | None = None) -> None:
         + (f" · n-cpu-moe {s.n_cpu_moe}" if s.n_cpu_moe else "")
     )
     console.print(Panel(head, title=title, title_align="left"))
-    console.print(_device_rows(plan))
+    for row in _device_rows(plan):
+        console.print(row)
     sp = plan.speed
     console.print(
         f"\n[bold]speed[/]: prompt ≈ {sp.prompt_tokens_per_s:g} tokens/s "
@@ -141,7 +131,8 @@ def show_plan(plan: Plan, console: Console | None = None) -> None:
         console.print(f"[bold]from disk[/]: about {sp.disk_bound_seconds_per_token:g} s per token (mmap streaming)")
     console.print(f"[dim]basis: {sp.basis}[/]")
     if plan.quality:
-        console.print(f"[bold]quality[/]: {plan.quality.metric} {plan.quality.value:g} ({plan.quality.source})")
+        source = plan.quality.source.split(";")[0].split(" (")[0]
+        console.print(f"[bold]quality[/]: {plan.quality.metric} {plan.quality.value:g} ({source})")
     console.print("\n[bold]why[/]")
     for reason in plan.reasons:
         console.print(f"  • {reason}")

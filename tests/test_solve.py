@@ -1,0 +1,89 @@
+"""The solver on real catalog facts and what-if hardware: the choices a demanding user would make."""
+
+from __future__ import annotations
+
+import pytest
+
+from planner.errors import BadInput
+from planner.hardware.whatif import resolve_hardware
+from planner.plan import Overrides, PlanRequest
+from planner.solve import plan_model
+
+
+def plan(model: str | None, gpu: list[str] | None, ram: str = "16GB", cores: int = 4, **overrides):  # noqa: ANN003, ANN201
+    hw = resolve_hardware(gpu, ram, cores, None)
+    return plan_model(PlanRequest(model=model, hardware=hw, overrides=Overrides(**overrides), offline=True))
+
+
+def test_p4_story_puts_qwen_14b_q2k_entirely_on_the_card() -> None:
+    result = plan("qwen1.5-14b-chat", ["Tesla P4"], ram="8GB", cores=4)
+    assert result.fits and result.where == "GPU"
+    assert result.model["quant"] == "Q2_K"
+    assert result.settings.n_gpu_layers == result.model["n_layer"] + 1
+    assert result.settings.ctx_size >= 2048
+    assert result.settings.flash_attn == "on"  # works on Pascal, and a quantized V cache needs it
+    dev = result.memory.devices[0]
+    assert dev.total_bytes <= dev.capacity_bytes
+    # not leaving the card idle: at least 85 % of what it may use is used
+    assert dev.total_bytes >= 0.85 * dev.capacity_bytes
+    assert any("beats Qwen1.5-7B-Chat" in r for r in result.reasons)
+    assert result.memory.host.total_bytes <= result.memory.host.capacity_bytes
+    assert result.command[0] == "llama-server" and "--fit" in result.command
+
+
+def test_cpu_only_plan_keeps_everything_in_ram() -> None:
+    result = plan("qwen2.5-1.5b-instruct", ["none"], ram="8GB", cores=4)
+    assert result.memory.devices == []
+    assert result.settings.n_gpu_layers == 0
+    assert result.where == "CPU"
+    assert result.settings.threads == 4
+
+
+def test_nothing_fits_reports_the_disk_bound_speed() -> None:
+    result = plan("Meta-Llama-3.1-405B-Instruct-GGUF", ["none"], ram="8GB", cores=4)
+    assert not result.fits and result.where == "disk"
+    assert result.speed.disk_bound_seconds_per_token and result.speed.disk_bound_seconds_per_token > 10
+
+
+def test_overrides_are_used_as_given() -> None:
+    result = plan(
+        "qwen1.5-7b-chat", ["RTX 3090"], quant="Q4_K_M", ctx_size=2048, n_gpu_layers=20, cache_type_k="q8_0",
+        cache_type_v="q8_0", ubatch_size=256, parallel=2,
+    )  # fmt: skip
+    s = result.settings
+    assert (result.model["quant"], s.ctx_size, s.n_gpu_layers, s.cache_type_k, s.ubatch_size, s.parallel) == (
+        "Q4_K_M", 2048, 20, "q8_0", 256, 2,
+    )  # fmt: skip
+    assert result.memory.devices[0].layers == 19  # the output layer plus 19 blocks
+
+
+def test_two_gpus_split_by_memory_and_the_last_holds_the_output() -> None:
+    result = plan("llama-3.3-70b-instruct", ["2x RTX 3090"], ram="64GB", cores=8)
+    assert result.fits and result.where == "GPU"
+    first, second = result.memory.devices
+    assert first.layers > 0 and second.layers > 0
+    assert second.output_layer and not first.output_layer
+    assert result.settings.tensor_split and len(result.settings.tensor_split) == 2
+
+
+def test_moe_keeps_experts_in_ram_rather_than_a_low_bit_file() -> None:
+    result = plan("qwen3-30b-a3b", ["RTX 3060 12GB"], ram="32GB", cores=8)
+    assert result.settings.n_cpu_moe > 0
+    assert result.settings.n_gpu_layers == result.model["n_layer"] + 1
+    assert not result.model["quant"].startswith(("Q2", "Q3", "IQ2", "IQ3"))
+
+
+def test_no_bf16_below_ampere() -> None:
+    result = plan("qwen2.5-0.5b-instruct", ["Tesla P40"])
+    assert result.model["quant"] != "BF16"
+
+
+def test_quantized_v_cache_without_flash_attention_is_refused() -> None:
+    with pytest.raises(BadInput, match="needs flash attention"):
+        plan("qwen1.5-7b-chat", ["RTX 3090"], cache_type_v="q8_0", flash_attn="off")
+
+
+def test_recommendation_without_a_model_fits_and_says_why() -> None:
+    result = plan(None, ["RTX 3090"], ram="32GB", cores=8)
+    assert result.fits and result.where == "GPU"
+    assert result.reasons and "strongest catalog model" in result.reasons[0]
