@@ -379,6 +379,9 @@ def ensure_model(
         remotes = describe_remote(str(repo), names, revision, known_sha256(model))
     except EnvironmentProblem:
         cached = _cached_paths(str(repo), names, revision, models_dir)
+        if cached is None and not download:
+            # --no-download without the hub: name where the files will be; the launch step downloads them
+            return _expected_paths(str(repo), names, revision, models_dir)
         if cached is None:
             raise
         return ModelFiles(
@@ -407,6 +410,18 @@ def ensure_model(
         result.downloaded_bytes += fetch(dest, advance, retries=retries)
     result.verified_sha256 = bool(todo) and all(d.remote.sha256 or len(d.remote.etag) == 64 for d in todo)
     return result
+
+
+def _expected_paths(repo: str, names: list[str], revision: str, models_dir: Path | None) -> ModelFiles:
+    """Where files not yet downloaded will land, when the hub cannot be asked for the commit they resolve to."""
+    if models_dir is not None:
+        base = models_dir.expanduser().resolve()
+    else:
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        base = Path(HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}" / "snapshots" / revision
+    files = [str(base / name) for name in names]
+    return ModelFiles(path=files[0], files=files, repo=repo, revision=revision, present=False)
 
 
 def _cached_paths(repo: str, names: list[str], revision: str, models_dir: Path | None) -> list[str] | None:

@@ -163,7 +163,13 @@ def place_units(n_layer: int, n_gpu_layers: int, fractions: list[float]) -> list
 # Compute buffers
 # ---------------------------------------------------------------------------------------------------------------
 def compute_stages(
-    facts: ModelFacts, settings: Settings, geo: Geometry, *, holds_output: bool, holds_layers: bool
+    facts: ModelFacts,
+    settings: Settings,
+    geo: Geometry,
+    *,
+    holds_output: bool,
+    holds_layers: bool,
+    cpu_backend: bool = False,
 ) -> dict[str, int]:
     """Peak live bytes of each stage of the worst-case graph on one GPU backend (ggml-alloc reuses memory
     across layers, so the buffer is the largest stage, independent of the layer count).
@@ -183,8 +189,8 @@ def compute_stages(
     q_width = h * facts.head_dim_k
     kv_width = max(wk + wv for wk, wv, _swa in facts.layer_kv_shapes())
     ff = facts.n_expert_used * (facts.expert_ff or facts.ff(0)) if facts.is_moe else facts.ff(0)
-    # MoE graphs keep one more E-wide tensor (the router input) alive beside the expert outputs
-    e_live = 4 * e if facts.is_moe else 3 * e
+    # on the CPU backend an MoE graph keeps one more E-wide tensor (the router input) alive beside the experts
+    e_live = 4 * e if (facts.is_moe and cpu_backend) else 3 * e
     has_swa = any(swa for _wk, _wv, swa in facts.layer_kv_shapes())
     swa_kv = swa_cells(facts, settings, geo) if has_swa else 0
     stages: dict[str, int] = {}
@@ -215,7 +221,7 @@ def cpu_compute_bytes(facts: ModelFacts, settings: Settings, geo: Geometry) -> i
     GPU, and a logits stage of 4*V*n_outputs + 12*E*U (the embedding rows, the final norm and the residual live
     beside the logits when everything shares one buffer).
     """
-    stages = compute_stages(facts, settings, geo, holds_output=True, holds_layers=True)
+    stages = compute_stages(facts, settings, geo, holds_output=True, holds_layers=True, cpu_backend=True)
     stages["logits"] = 4 * facts.n_vocab * geo.n_outputs + 12 * facts.n_embd * geo.n_ubatch
     return _peak(stages)
 

@@ -78,8 +78,12 @@ BAND = 0.30
 # --- physical constants ------------------------------------------------------------------------------------
 DEFAULT_HOST_BANDWIDTH_GBS = 38.4  # dual-channel DDR4-2400: the floor of current desktops (JEDEC)
 PCIE_GBS = {1: 0.25, 2: 0.5, 3: 0.985, 4: 1.969, 5: 3.938}  # per lane, PCI-SIG
-CPU_GFLOPS_PER_CORE = 60.0  # AVX2 FMA at ~3.5 GHz, llama.cpp Q4 GEMM reaches about half of 2x8x2x3.5 GFLOP/s
-CORE_DEQUANT_GBS = 8.0  # one core dequantises and dots ~8 GB/s of Q4 weights: few cores cannot saturate RAM
+# CPU constants measured here with llama-cpp-python 0.3.36 on 2 AMD EPYC vCPUs (bench/cpu_speed.py): a 1.2B Q8_0
+# llama generated 10.9 t/s (12.7 GB/s of weights read with 2 threads) and processed prompts at 46.6 t/s (93 GFLOP/s);
+# SmolLM2-135M generated 72 t/s, i.e. ~0.2 ms per layer of fixed thread-synchronisation cost.
+CPU_GFLOPS_PER_CORE = 45.0
+CORE_DEQUANT_GBS = 6.5  # each core dequantises and dots ~6.5 GB/s of weights: few cores cannot saturate RAM
+CPU_LAYER_SECONDS = 0.0002  # per host-resident layer and token
 TENSOR_CORE_GENERATIONS = ("volta_turing", "ampere_plus", "hbm")
 
 
@@ -123,6 +127,7 @@ class SpeedTerms:
     pcie_seconds_per_token: float  # prompt: host weights copied to the GPU once per ubatch
     offload_gpu: GpuRead | None  # the GPU op-offloaded host layers run on
     host_share: float  # share of the repeating layers on the host
+    host_layers: int  # repeating layers on the host
     host_prompt_on_cpu: bool  # ubatch too small for op offload: host layers computed by the CPU
 
 
@@ -224,6 +229,7 @@ def speed_terms(
         pcie_seconds_per_token=pcie_seconds,
         offload_gpu=offload_gpu,
         host_share=cpu_layers / total_layers,
+        host_layers=cpu_layers,
         host_prompt_on_cpu=on_cpu,
     )
 
@@ -237,6 +243,7 @@ def generation_seconds(terms: SpeedTerms, c: SpeedConstants) -> float:
     if terms.host_bytes:
         ram = terms.host_bytes / (c.eta_base["cpu"] * terms.host_bandwidth)
         t += max(ram, terms.host_bytes / (terms.host_cores * CORE_DEQUANT_GBS * GB))
+        t += terms.host_layers * CPU_LAYER_SECONDS
     return t + c.t0[terms.t0_key]
 
 
