@@ -108,7 +108,11 @@ def llama_server_build(binary: str) -> int | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     match = re.search(r"version:\s*(\d+)", out.stdout + out.stderr)
-    return int(match.group(1)) if match else None
+    if match is None:
+        return None
+    # 0 is what llama.cpp reports when it was built without git history (a release tarball, an sdist): unknown,
+    # not "older than every feature", so the flags of the current build are used.
+    return int(match.group(1)) or None
 
 
 def embedded_available() -> bool:
