@@ -232,6 +232,9 @@ def fit_model(
     ctxs = [c for c in _ctx_options(facts, ov) if c >= min(tier.min_ctx, facts.context_length or tier.min_ctx)]
     if ov.ctx_size:
         ctxs = [ov.ctx_size]
+    elif not tier.full_offload and hw.gpus and ctxs:
+        # partly in RAM, every GPU layer is speed: take the tier's context, not more, and fit the most layers
+        ctxs = ctxs[-1:]
     kvs = _kv_options(ov, tier.last_resort_kv)
 
     def attempt(ctx: int, kv: tuple[str, str], ngl: int, ub: int) -> Fit:

@@ -16,6 +16,7 @@ It is linked statically against ggml/llama, so the single file can be moved or p
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -169,14 +170,29 @@ def install(built: Path, version: str) -> None:
     os.replace(stamp_partial, STAMP)
 
 
+def default_jobs() -> int:
+    """CMAKE_BUILD_PARALLEL_LEVEL when set (as for the llama-cpp-python build), else the cores this process may use."""
+    level = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "")
+    if level.isdigit() and int(level) > 0:
+        return int(level)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, help="an extracted llama.cpp tree of the same version (skips pip)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel compile jobs")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help="parallel compile jobs (default: all cores)")
     parser.add_argument("--force", action="store_true", help="rebuild even when the cached binary is current")
     args = parser.parse_args(argv)
 
     version = installed_version()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once: the second waits, then finds the binary current
+        return build_once(version, args)
+
+
+def build_once(version: str, args: argparse.Namespace) -> int:
     if not args.force and is_current(version):
         print(f"build_llama_server: {BINARY} is current (llama-cpp-python {version})")
         return 0

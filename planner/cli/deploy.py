@@ -136,7 +136,7 @@ def register(app: typer.Typer) -> None:
         )  # fmt: skip
         request = build_request(
             model, gpu=gpu, ram=ram, cpu_cores=cpu_cores, hardware=hardware, runtime=runtime, margin=margin,
-            offline=offline, overrides=overrides,
+            offline=offline, overrides=overrides, container=True,
         )  # fmt: skip
         plan = plan_model(request)
         if not plan.fits:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -29,7 +29,9 @@ from planner.cli.options import (
     UbatchOpt,
 )
 from planner.errors import BadInput
-from planner.plan import Overrides, PlanRequest
+
+if TYPE_CHECKING:
+    from planner.plan import Overrides, PlanRequest
 
 EPILOG = """Examples:
 
@@ -61,6 +63,8 @@ def overrides_from_options(
     threads: int | None = None,
 ) -> Overrides:
     """Validate the override options (one clear line for a bad value) into Overrides."""
+    from planner.plan import Overrides
+
     for name, value in (("--cache-type-k", cache_type_k), ("--cache-type-v", cache_type_v)):
         if value is not None and value.lower() not in KV_TYPES:
             raise BadInput(f"{name} {value!r} is not a KV cache type (one of: {', '.join(KV_TYPES)})")
@@ -103,12 +107,14 @@ def build_request(
     margin: str | None,
     offline: bool,
     overrides: Overrides,
+    container: bool = False,
 ) -> PlanRequest:
     from planner.hardware.whatif import parse_size, resolve_hardware
+    from planner.plan import PlanRequest
 
     if runtime not in ("llama-server", "llama-cpp-python"):
         raise BadInput(f"--runtime {runtime!r}: expected llama-server or llama-cpp-python")
-    hw = resolve_hardware(gpu, ram, cpu_cores, hardware)  # type: ignore[arg-type]
+    hw = resolve_hardware(gpu, ram, cpu_cores, hardware, container=container)  # type: ignore[arg-type]
     if overrides.tensor_split is not None and len(overrides.tensor_split) != len(hw.gpus):
         raise BadInput(f"--tensor-split has {len(overrides.tensor_split)} values for {len(hw.gpus)} GPU(s)")
     return PlanRequest(

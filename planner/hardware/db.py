@@ -148,7 +148,9 @@ def _load(directory: Path) -> tuple[GpuSpec, ...]:
 
 def _load_file(path: Path) -> list[GpuSpec]:
     try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
+        from planner.datafiles import load_yaml
+
+        document = load_yaml(path)  # parsed once, then served from a JSON cache
     except (OSError, yaml.YAMLError) as err:
         raise GpuDatabaseError(f"{path.name}: can't read it: {_one_line(str(err))}") from err
     if not isinstance(document, dict) or not isinstance(document.get("gpus"), list):

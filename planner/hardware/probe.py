@@ -13,28 +13,32 @@ from pathlib import Path
 
 from planner.errors import BadInput, EnvironmentProblem
 from planner.hardware import amd, apple, host, intel, nvidia
-from planner.hardware.profile import Hardware
+from planner.hardware.profile import Container, Hardware
 
 
-def probe_hardware(models_dir: Path | None = None) -> Hardware:
-    """Probe this machine; never raises for missing drivers or tools (those become facts and warnings)."""
+def probe_hardware(models_dir: Path | None = None, *, gpus: bool = True, container: bool = True) -> Hardware:
+    """Probe this machine; never raises for missing drivers or tools (those become facts and warnings).
+
+    `gpus=False` skips the GPU probes (what-if GPUs replace them anyway); `container=False` skips asking docker,
+    which only deploy and doctor need: both save a subprocess on plan's start-up path.
+    """
     with ThreadPoolExecutor(max_workers=2) as pool:
-        container_job = pool.submit(host.probe_container)
-        nvidia_job = pool.submit(nvidia.probe_nvidia)
+        container_job = pool.submit(host.probe_container) if container else None
+        nvidia_job = pool.submit(nvidia.probe_nvidia) if gpus else None
         warnings: list[str] = []
         cpu = host.probe_cpu()
         memory = host.probe_memory()
         disk = host.probe_disk(models_dir)
         os_name, os_release = host.probe_os()
-        other_gpus = amd.probe_amd() + intel.probe_intel(warnings) + apple.probe_apple()
-        found = nvidia_job.result()
-        container = container_job.result()
+        other_gpus = amd.probe_amd() + intel.probe_intel(warnings) + apple.probe_apple() if gpus else []
+        found = nvidia_job.result() if nvidia_job else nvidia.NvidiaProbe()
+        docker = container_job.result() if container_job else Container(detail="not probed")
     return Hardware(
         gpus=found.gpus + other_gpus,
         cpu=cpu,
         memory=memory,
         disk=disk,
-        container=container,
+        container=docker,
         os=os_name,
         os_release=os_release,
         driver=found.driver,

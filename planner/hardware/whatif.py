@@ -97,8 +97,13 @@ def resolve_hardware(
     ram: str | None,
     cpu_cores: int | None,
     hardware_file: Path | None,
+    *,
+    container: bool = True,
 ) -> Hardware:
-    """The hardware to plan for: probed or loaded from a file, then overridden by the what-if options."""
+    """The hardware to plan for: probed or loaded from a file, then overridden by the what-if options.
+
+    `container=False` skips asking docker (plan does not need it); GPUs are not probed when --gpu replaces them.
+    """
     for value in gpu or []:
         parse_gpu_arg(value)  # a mistyped --gpu fails at once, before the probe
     if ram is not None:
@@ -108,7 +113,7 @@ def resolve_hardware(
     else:
         from planner.hardware.probe import probe_hardware  # probing is slow and optional: only when needed
 
-        base = probe_hardware()
+        base = probe_hardware(gpus=gpu is None, container=container)
     if gpu is None and ram is None and cpu_cores is None:
         return base
     return apply_what_if(base, gpu=gpu, ram=ram, cpu_cores=cpu_cores)

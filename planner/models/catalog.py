@@ -123,10 +123,10 @@ def catalog_dir() -> Path:
 def load_file(path: Path) -> list[CatalogModel]:
     import yaml
 
+    from planner.datafiles import load_yaml
+
     try:
-        # libyaml's loader when PyYAML has it: the pure-Python one takes most of a second for the whole catalog
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+        doc = load_yaml(path)  # parsed once, then served from a JSON cache: plan must start fast
     except yaml.YAMLError as exc:
         raise BadInput(f"catalog file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     entries = doc.get("models") if isinstance(doc, dict) else None

@@ -1,0 +1,43 @@
+"""Load the YAML data files fast: a JSON copy is cached per file (keyed by path, size and mtime).
+
+PyYAML builds Python objects slowly (a quarter of a second for the catalog and GPU database together); JSON loads
+the same data ten times faster, and `planner plan` should answer in well under a second. The cache lives in
+$XDG_CACHE_HOME/planner (or ~/.cache/planner); when it cannot be written, the YAML is simply parsed each time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "planner" / "data"
+
+
+def load_yaml(path: Path) -> Any:
+    """The parsed YAML document at `path` (a fresh object each call: callers may change it)."""
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:32]
+    cached = _cache_dir() / f"{key}.json"
+    try:
+        return json.loads(cached.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=cached.parent, delete=False, suffix=".tmp", encoding="utf-8") as f:
+            json.dump(document, f, default=str)
+        os.replace(f.name, cached)
+    except (OSError, TypeError, ValueError):
+        pass  # a read-only home or a value JSON cannot hold: parse the YAML next time too
+    return document
