@@ -46,6 +46,7 @@ USABLE_TOKENS_PER_S = 5.0  # below this a chat feels broken: prefer a smaller qu
 # A recommendation should read fluently: ~8 tokens/s is about reading speed (5-6 words/s); on a GPU the user
 # bought for this, 15.
 RECOMMEND_MIN_TPS_CPU = 8.0
+SMALL_MODEL_PARAMS = 7e9  # below this, recommendations skip Q2/Q3/IQ1-3 files
 RECOMMEND_MIN_TPS_GPU = 15.0
 LLAMA_CPP_BUILD = "b10454"  # the llama.cpp behaviour modelled (llama-cpp-python 0.3.35+ vendors >= b10454)
 HOST_OS_RESERVE = 1024 * MiB  # what the OS and other programs keep when RAM is given as a what-if total
@@ -81,6 +82,7 @@ class Fit:
     speed: Speed
     full_offload: bool
     where: str
+    context_capped_from: int | None = None  # the larger context that would fit, when prompt speed capped it
 
 
 def host_capacity(hw: Hardware) -> int:
@@ -352,7 +354,31 @@ def choose(
     if chosen is None:
         return None, None, evaluated
     chosen = _prefer_quality_over_lowbit(chosen, evaluated)
+    if ov.ctx_size is None:
+        chosen = (chosen[0], _cap_context_by_prompt_speed(chosen, hw, ov, runtime, margins, tiers))
     return chosen[0], chosen[1], evaluated
+
+
+PROMPT_FILL_SECONDS = 300  # a context the machine needs more than 5 minutes to read is not useful
+
+
+def _cap_context_by_prompt_speed(
+    chosen: tuple[Candidate, Fit], hw: Hardware, ov: Overrides, runtime: Runtime, margins: list[int], tiers: tuple
+) -> Fit:
+    """On slow hardware a long context costs minutes of prompt processing before the first token: keep the
+    context to what the machine can read in PROMPT_FILL_SECONDS (never below the useful 4096)."""
+    cand, fit = chosen
+    limit = max(USEFUL_CTX, fit.speed.prompt_tokens_per_s * PROMPT_FILL_SECONDS)
+    if fit.settings.ctx_size <= limit:
+        return fit
+    capped = max((c for c in CTX_LADDER if c <= limit), default=USEFUL_CTX)
+    fixed = ov.model_copy(update={"ctx_size": capped})
+    for tier in tiers:
+        refit = fit_model(cand.facts(), hw, fixed, runtime, margins, tier)
+        if refit is not None:
+            refit.context_capped_from = fit.settings.ctx_size
+            return refit
+    return fit
 
 
 LOWBIT_TRADE_MIN_TPS = 10.0  # a better quant partly in RAM must still generate this fast...
@@ -370,6 +396,7 @@ def _prefer_quality_over_lowbit(
     if quant_family(cand.quant) != "lowbit":
         return chosen
     floor = max(LOWBIT_TRADE_MIN_TPS, LOWBIT_TRADE_SPEED_SHARE * fit.speed.generation_tokens_per_s)
+    eligible = []
     for other, other_fit in evaluated:
         if other is cand:
             break
@@ -377,9 +404,14 @@ def _prefer_quality_over_lowbit(
             other_fit is not None
             and quant_family(other.quant) != "lowbit"
             and other_fit.speed.generation_tokens_per_s >= floor
-            and other_fit.settings.ctx_size >= fit.settings.ctx_size
+            and other_fit.settings.ctx_size >= min(fit.settings.ctx_size, USEFUL_CTX)
         ):
-            return other, other_fit
+            eligible.append((other, other_fit))
+    if eligible:
+        # the best quality that is not much slower than the fastest eligible file (quant steps above Q4 cost
+        # little quality but, partly in RAM, a lot of speed)
+        fastest = max(f.speed.generation_tokens_per_s for _, f in eligible)
+        return next((c, f) for c, f in eligible if f.speed.generation_tokens_per_s >= 0.5 * fastest)
     return chosen
 
 
@@ -505,6 +537,11 @@ def _recommend(hw: Hardware, ov: Overrides, runtime: Runtime, margin_bytes: int 
             continue
         if best_score is not None and log10(max(model.shape.n_params, 1)) < best_score - 0.5 and len(ranked) >= 6:
             break  # far weaker than the best fitting model, and the alternatives table is full
+        if model.shape.n_params < SMALL_MODEL_PARAMS:
+            # low bits ruin small models (Qwen1.5 cards: 0.5B Q2_K PPL 62.1 vs 34.2 at F16; 4B 15.65 vs 13.2)
+            cands = [c for c in cands if quant_family(c.quant) != "lowbit"]
+            if not cands:
+                continue
         chosen, fit, evaluated = choose(cands, hw, ov, runtime, margin_bytes, min_speed=floor)
         if chosen is None or fit is None or fit.speed.generation_tokens_per_s < floor:
             continue
@@ -553,17 +590,28 @@ def _reasons(chosen: Candidate, fit: Fit, evaluated: list, hw: Hardware) -> list
         )
     else:
         reasons.append(f"CPU only: {chosen.quant} is the best quant that fits in RAM")
-    reasons.append(
-        f"context {s.ctx_size} tokens: the largest on the ladder {list(CTX_LADDER)} that fits "
-        f"({kv_cost_line(facts, s)}; the model was trained for {facts.context_length})"
-    )
+    if fit.context_capped_from:
+        reasons.append(
+            f"context {s.ctx_size} tokens: {fit.context_capped_from} would fit, but at "
+            f"{fit.speed.prompt_tokens_per_s:g} tokens/s of prompt processing filling it would take "
+            f"{fit.context_capped_from / max(fit.speed.prompt_tokens_per_s, 0.1) / 60:.0f} minutes "
+            f"({kv_cost_line(facts, s)}; --ctx asks for more)"
+        )
+    else:
+        reasons.append(
+            f"context {s.ctx_size} tokens: the largest on the ladder {list(CTX_LADDER)} that fits "
+            f"({kv_cost_line(facts, s)}; the model was trained for {facts.context_length})"
+        )
     if s.cache_type_k != "f16":
         reasons.append(
             f"KV cache {s.cache_type_k}: halves the cache against f16 at a negligible quality cost, which buys the "
             "context above"
         )
     if s.flash_attn == "on":
-        reasons.append("flash attention on: attention scratch stays small at long context (works on every CUDA card)")
+        reasons.append(
+            "flash attention on: attention scratch and the mask stay small at long context (llama.cpp runs it on "
+            "the CPU and on every CUDA card, Pascal included)"
+        )
     if hw.gpus:
         dev = fit.memory.devices[0]
         reasons.append(
