@@ -85,15 +85,37 @@ class Fit:
     context_capped_from: int | None = None  # the larger context that would fit, when prompt speed capped it
 
 
+def metal_working_set_share(total_bytes: int) -> float:
+    """Share of unified memory macOS lets Metal wire by default (recommendedMaxWorkingSetSize), interpolated in
+    log2(size) between the two published measurements: 10.67 GB of 16 GB (0.667) and 107.52 GiB of 128 GiB (0.84)."""
+    from math import log2
+
+    gib = total_bytes / 1024**3
+    if gib <= 16:
+        return 0.667
+    if gib >= 128:
+        return 0.84
+    return 0.667 + (0.84 - 0.667) * (log2(gib) - 4) / 3
+
+
+def gpu_capacity(gpu: Gpu) -> int:
+    """What a GPU can hold for llama.cpp: free memory, or the Metal working set of Apple unified memory."""
+    if gpu.unified_memory and gpu.vendor == "apple":
+        return int(gpu.memory_total_bytes * metal_working_set_share(gpu.memory_total_bytes))
+    return gpu.usable_bytes
+
+
 def host_capacity(hw: Hardware) -> int:
     if hw.source == "probe":
         return hw.memory.available_bytes
     return max(0, hw.memory.total_bytes - HOST_OS_RESERVE)
 
 
-def _fits(memory: MemoryUse, host_cap: int) -> bool:
+def _fits(memory: MemoryUse, host_cap: int, unified: bool = False) -> bool:
     if any(d.total_bytes > d.capacity_bytes for d in memory.devices):
         return False
+    if unified:  # the GPU's share and the host's share come out of the same RAM
+        return memory.host.total_bytes + sum(d.total_bytes for d in memory.devices) <= host_cap
     # mmap'd host weights are page cache: they must fit too, or every token re-reads them from disk
     return memory.host.total_bytes <= host_cap
 
@@ -183,7 +205,7 @@ def _where(facts: ModelFacts, settings: Settings, gpus: list[Gpu]) -> str:
 def _evaluate(facts: ModelFacts, hw: Hardware, settings: Settings, runtime: Runtime, margins: list[int]) -> Fit:
     memory = estimate_memory(facts, settings, hw.gpus, runtime, margin_bytes=0)
     for dev, gpu, margin in zip(memory.devices, hw.gpus, margins):
-        dev.capacity_bytes = max(0, gpu.usable_bytes - margin)
+        dev.capacity_bytes = max(0, gpu_capacity(gpu) - margin)
     memory.margin_bytes = max(margins, default=0)
     memory.host.capacity_bytes = host_capacity(hw)
     speed = estimate_speed(facts, settings, memory, hw.gpus, hw.cpu)
@@ -222,13 +244,14 @@ def fit_model(
 ) -> Fit | None:
     """The best settings for one model file within `tier`, or None. Memory grows with ctx and -ngl."""
     host_cap = host_capacity(hw)
+    unified = any(g.unified_memory for g in hw.gpus)
     full = facts.n_layer + 1
-    gpu_capacity = sum(max(0, g.usable_bytes - m) for g, m in zip(hw.gpus, margins))
+    total_gpu = sum(max(0, gpu_capacity(g) - m) for g, m in zip(hw.gpus, margins))
     fixed_ngl = ov.n_gpu_layers
     if tier.full_offload:
         if not hw.gpus or (fixed_ngl is not None and fixed_ngl < full) or ov.n_cpu_moe:
             return None
-        if _min_bytes_on_gpu(facts) > gpu_capacity:
+        if _min_bytes_on_gpu(facts) > total_gpu:
             return None
     ubatches = [ov.ubatch_size] if ov.ubatch_size else [DEFAULT_UBATCH, 256]
     ctxs = [c for c in _ctx_options(facts, ov) if c >= min(tier.min_ctx, facts.context_length or tier.min_ctx)]
@@ -250,7 +273,7 @@ def fit_model(
             for kv in kvs:
                 for ub in ubatches:
                     fit = attempt(ctx, kv, ngl, ub)
-                    if _fits(fit.memory, host_cap):
+                    if _fits(fit.memory, host_cap, unified):
                         return fit
         return None
 
@@ -268,7 +291,7 @@ def fit_model(
                         facts, hw, ov, ctx=ctx, kv=kv, ngl=full, ubatch=ubatches[0], runtime=runtime, n_cpu_moe=mid
                     )
                     fit = _evaluate(facts, hw, settings, runtime, margins)
-                    if _fits(fit.memory, host_cap):
+                    if _fits(fit.memory, host_cap, unified):
                         best, hi = fit, mid - 1
                     else:
                         lo = mid + 1
@@ -284,7 +307,7 @@ def fit_model(
             while lo <= hi:
                 mid = (lo + hi) // 2
                 fit = attempt(ctx, kv, ngl_options[mid], ubatches[0])
-                if _fits(fit.memory, host_cap):
+                if _fits(fit.memory, host_cap, unified):
                     best, hi = fit, mid - 1
                 else:
                     lo = mid + 1
@@ -324,7 +347,7 @@ def choose(
         else (Tier("cpu", False, USEFUL_CTX), Tier("cpu-short", False, 2048, True), Tier("cpu-any", False, 512, True))
     )
     host_cap = host_capacity(hw)
-    gpu_cap = sum(max(0, g.usable_bytes - m) for g, m in zip(hw.gpus, margins))
+    gpu_cap = sum(max(0, gpu_capacity(g) - m) for g, m in zip(hw.gpus, margins))
     for tier in tiers:
         for i, cand in enumerate(candidates):
             if i in best_fit and best_fit[i] is not None and best_fit[i].full_offload and not tier.full_offload:

@@ -87,3 +87,16 @@ def test_recommendation_without_a_model_fits_and_says_why() -> None:
     result = plan(None, ["RTX 3090"], ram="32GB", cores=8)
     assert result.fits and result.where == "GPU"
     assert result.reasons and "strongest catalog model" in result.reasons[0]
+
+
+def test_apple_unified_memory_is_limited_to_the_metal_working_set() -> None:
+    from planner.solve import metal_working_set_share
+
+    assert metal_working_set_share(16 * 1024**3) == pytest.approx(10.67e9 / 16e9, abs=0.01)
+    assert metal_working_set_share(128 * 1024**3) == pytest.approx(107.52 / 128, abs=0.01)
+    result = plan("llama-3.3-70b-instruct", ["M2 Max 64GB"], ram="64GiB", cores=8)
+    dev = result.memory.devices[0]
+    assert dev.capacity_bytes < 0.8 * 64 * 1024**3
+    assert dev.total_bytes <= dev.capacity_bytes
+    # GPU and host share one RAM
+    assert dev.total_bytes + result.memory.host.total_bytes <= result.memory.host.capacity_bytes
