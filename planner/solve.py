@@ -277,43 +277,48 @@ def fit_model(
                         return fit
         return None
 
+    def fits(fit: Fit) -> bool:
+        return _fits(fit.memory, host_cap, unified)
+
     if facts.is_moe and fixed_ngl is None and ov.n_cpu_moe is None:
         # MoE: keep every layer's attention and shared weights on the GPU and move the experts of the first N
         # layers to RAM (--n-cpu-moe): far faster than leaving whole layers behind, since only the used experts
-        # are read per token. Binary search the smallest N that fits.
+        # are read per token. The smallest N that fits.
         for ctx in ctxs:
             for kv in kvs:
-                best = None
-                lo, hi = 1, facts.n_layer
-                while lo <= hi:
-                    mid = (lo + hi) // 2
+
+                def with_cpu_moe(n: int, ctx: int = ctx, kv: tuple[str, str] = kv) -> Fit:
                     settings = _settings(
-                        facts, hw, ov, ctx=ctx, kv=kv, ngl=full, ubatch=ubatches[0], runtime=runtime, n_cpu_moe=mid
+                        facts, hw, ov, ctx=ctx, kv=kv, ngl=full, ubatch=ubatches[0], runtime=runtime, n_cpu_moe=n
                     )
-                    fit = _evaluate(facts, hw, settings, runtime, margins)
-                    if _fits(fit.memory, host_cap, unified):
-                        best, hi = fit, mid - 1
-                    else:
-                        lo = mid + 1
+                    return _evaluate(facts, hw, settings, runtime, margins)
+
+                best = _first_that_fits(list(range(1, facts.n_layer + 1)), with_cpu_moe, fits)
                 if best is not None:
                     return best
 
-    # partial offload: the most layers that fit (binary search: memory grows with -ngl)
+    # partial offload: the most layers that fit
     ngl_options = [fixed_ngl] if fixed_ngl is not None else list(range(full, -1, -1))
     for ctx in ctxs:
         for kv in kvs:
-            best: Fit | None = None
-            lo, hi = 0, len(ngl_options) - 1
-            while lo <= hi:
-                mid = (lo + hi) // 2
-                fit = attempt(ctx, kv, ngl_options[mid], ubatches[0])
-                if _fits(fit.memory, host_cap, unified):
-                    best, hi = fit, mid - 1
-                else:
-                    lo = mid + 1
+            best = _first_that_fits(ngl_options, lambda ngl, ctx=ctx, kv=kv: attempt(ctx, kv, ngl, ubatches[0]), fits)
             if best is not None:
                 return best
     return None
+
+
+def _first_that_fits(values: list[int], evaluate: Callable[[int], Fit], fits: Callable[[Fit], bool]) -> Fit | None:
+    """Binary search `values`, ordered from the most memory to the least, for the first whose plan fits."""
+    best: Fit | None = None
+    lo, hi = 0, len(values) - 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        fit = evaluate(values[mid])
+        if fits(fit):
+            best, hi = fit, mid - 1
+        else:
+            lo = mid + 1
+    return best
 
 
 def closest_attempt(facts: ModelFacts, hw: Hardware, ov: Overrides, runtime: Runtime, margins: list[int]) -> Fit:
