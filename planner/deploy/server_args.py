@@ -82,7 +82,9 @@ _SPLIT_MODE_IDS = {"none": 0, "layer": 1}  # llama_split_mode in llama.h
 
 
 def _ggml_type_id(name: str) -> int:
-    from gguf import GGMLQuantizationType
+    from planner.models.ggml_tables import constants
+
+    GGMLQuantizationType = constants().GGMLQuantizationType  # noqa: N806
 
     try:
         return GGMLQuantizationType[name.upper()].value

@@ -409,7 +409,9 @@ def _read_tensor_info(src: _Source) -> tuple[str, list[int], int, int]:
 def _tensor(
     name: str, tname: str, dims: list[int], type_id: int, rel_offset: int, data_offset: int, alignment: int
 ) -> TensorInfo:
-    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+    from planner.models.ggml_tables import constants
+
+    GGML_QUANT_SIZES, GGMLQuantizationType = constants().GGML_QUANT_SIZES, constants().GGMLQuantizationType  # noqa: N806
 
     try:
         qtype = GGMLQuantizationType(type_id)
@@ -571,7 +573,9 @@ def facts_from_headers(
 
 def file_type_name(file_type: int) -> str | None:
     """llama.cpp's name for a general.file_type value (LlamaFileType.MOSTLY_Q4_K_M -> "Q4_K_M")."""
-    from gguf import LlamaFileType
+    from planner.models.ggml_tables import constants
+
+    LlamaFileType = constants().LlamaFileType  # noqa: N806
 
     try:
         member = LlamaFileType(file_type)
