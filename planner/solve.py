@@ -338,6 +338,7 @@ def choose(
     margin_bytes: int | None,
     *,
     min_speed: float = USABLE_TOKENS_PER_S,
+    full_offload_only: bool = False,
 ) -> tuple[Candidate | None, Fit | None, list[tuple[Candidate, Fit | None]]]:
     """The best-quality candidate of the best tier; candidates come best quality first.
 
@@ -351,6 +352,8 @@ def choose(
         if hw.gpus
         else (Tier("cpu", False, USEFUL_CTX), Tier("cpu-short", False, 2048, True), Tier("cpu-any", False, 512, True))
     )
+    if full_offload_only and hw.gpus:
+        tiers = tuple(t for t in tiers if t.full_offload)
     host_cap = host_capacity(hw)
     gpu_cap = sum(max(0, gpu_capacity(g) - m) for g, m in zip(hw.gpus, margins))
     for tier in tiers:
@@ -570,7 +573,13 @@ def _recommend(hw: Hardware, ov: Overrides, runtime: Runtime, margin_bytes: int 
             cands = [c for c in cands if quant_family(c.quant) != "lowbit"]
             if not cands:
                 continue
-        chosen, fit, evaluated = choose(cands, hw, ov, runtime, margin_bytes, min_speed=floor)
+        if not _could_be_fluent(cands, hw, floor, margin_bytes):
+            continue
+        # on a GPU machine a recommendation runs entirely on the GPU (an MoE may keep experts in RAM)
+        dense_on_gpu = bool(hw.gpus) and not cands[0].facts().is_moe
+        chosen, fit, evaluated = choose(
+            cands, hw, ov, runtime, margin_bytes, min_speed=floor, full_offload_only=dense_on_gpu
+        )
         if chosen is None or fit is None or fit.speed.generation_tokens_per_s < floor:
             continue
         if hw.gpus and not fit.full_offload and not fit.settings.n_cpu_moe:
@@ -587,6 +596,22 @@ def _recommend(hw: Hardware, ov: Overrides, runtime: Runtime, margin_bytes: int 
         best_score = score if best_score is None else max(best_score, score)
     ranked.sort(key=lambda r: r[0], reverse=True)
     return ranked
+
+
+def _could_be_fluent(cands: list[Candidate], hw: Hardware, floor: float, margin_bytes: int | None) -> bool:
+    """A cheap bound before the full search: the smallest file must fit somewhere and, read from RAM at the full
+    RAM bandwidth, still reach `floor` tokens/s (an MoE reads only its active share, so it is never ruled out)."""
+    from planner.estimate.speed import host_bandwidth
+
+    smallest = min(cands, key=lambda c: c.size_bytes)
+    margins = [margin_bytes if margin_bytes is not None else default_margin(g) for g in hw.gpus]
+    room = sum(max(0, gpu_capacity(g) - m) for g, m in zip(hw.gpus, margins)) + host_capacity(hw)
+    if smallest.size_bytes > room:
+        return False
+    facts = smallest.facts()
+    if facts.is_moe or hw.gpus:
+        return True
+    return host_bandwidth(hw.cpu) * 1e9 / max(smallest.size_bytes, 1) >= floor
 
 
 def _reasons(chosen: Candidate, fit: Fit, evaluated: list, hw: Hardware) -> list[str]:  # noqa: ANN001

@@ -138,6 +138,11 @@ def repo_of(gguf_repo: str) -> str:
     return m.group(1)
 
 
+# Families whose own vendor released a successor in the same sizes: still planned by name, never recommended
+# (Qwen1.5 -> Qwen2.5 (Sept 2024), Llama 2 -> Llama 3.x (Apr 2024)).
+SUPERSEDED = {"Qwen1.5", "Llama 2"}
+
+
 def slug(family: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", family.lower()).strip("-")
 
@@ -279,6 +284,7 @@ def main() -> None:
             shape_basis=shape_basis,
             quants=quants_for(key, m, shape, qwen_files, other_bytes),
             quality=quality_for(key, ppl),
+            recommend=m["family"] not in SUPERSEDED,
         )
         by_file.setdefault(slug(m["family"]), []).append(entry)
 
