@@ -100,3 +100,15 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_plan_for_a_saved_real_h200_profile() -> None:
+    """`planner probe --save` output recorded on a real H200 drives a plan on another machine."""
+    profile = ROOT / "tests" / "fixtures" / "probe-h200.json"
+    proc = planner("plan", "llama-3.3-70b-instruct", "--hardware", str(profile), "--json")
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["hardware"]["gpus"][0]["name"] == "NVIDIA H200"
+    assert plan["where"] == "GPU" and plan["model"]["quant"] in ("Q8_0", "F16")
+    # the card's free memory as probed, less the margin
+    assert plan["memory"]["devices"][0]["capacity_bytes"] < plan["hardware"]["gpus"][0]["memory_free_bytes"]
