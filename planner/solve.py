@@ -21,7 +21,6 @@ from planner.estimate.memory import (
     CUDA_FA_PAIRS,
     MiB,
     estimate_memory,
-    kv_bytes_per_token,
 )
 from planner.estimate.speed import disk_seconds_per_token, estimate_speed
 from planner.hardware.profile import Gpu, Hardware
@@ -43,11 +42,6 @@ USEFUL_CTX = 4096
 DEFAULT_BATCH = 2048
 DEFAULT_UBATCH = 512
 USABLE_TOKENS_PER_S = 5.0  # below this a chat feels broken: prefer a smaller quant that is faster
-# A recommendation should read fluently: ~8 tokens/s is about reading speed (5-6 words/s); on a GPU the user
-# bought for this, 15.
-RECOMMEND_MIN_TPS_CPU = 8.0
-SMALL_MODEL_PARAMS = 7e9  # below this, recommendations skip Q2/Q3/IQ1-3 files
-RECOMMEND_MIN_TPS_GPU = 15.0
 LLAMA_CPP_BUILD = "b10454"  # the llama.cpp behaviour modelled (llama-cpp-python 0.3.35+ vendors >= b10454)
 HOST_OS_RESERVE = 1024 * MiB  # what the OS and other programs keep when RAM is given as a what-if total
 
@@ -446,13 +440,6 @@ def _prefer_quality_over_lowbit(
     return chosen
 
 
-def quality_text(q: Quality | None) -> str:
-    if q is None:
-        return ""
-    label = {"perplexity": "PPL", "ppl_increase": "+PPL", "kld": "KLD"}.get(q.metric, q.metric)
-    return f"{label} {q.value:g}"
-
-
 def alternative_of(cand: Candidate, fit: Fit | None) -> Alternative:
     return Alternative(
         model=cand.model,
@@ -466,11 +453,6 @@ def alternative_of(cand: Candidate, fit: Fit | None) -> Alternative:
         generation_tokens_per_s=fit.speed.generation_tokens_per_s if fit else None,
         quality=cand.quality,
     )
-
-
-def kv_cost_line(facts: ModelFacts, settings: Settings) -> str:
-    per_token = kv_bytes_per_token(facts, settings.cache_type_k, settings.cache_type_v)
-    return f"KV cache costs {per_token / 1024:.0f} KiB per token of context ({settings.cache_type_k})"
 
 
 def disk_bound_speed(facts: ModelFacts, hw: Hardware) -> float:
@@ -507,34 +489,26 @@ def plan_from(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The entry point: wires the I/O edge (planner.candidates) to the pure core above.
+# The entry point: wires the I/O edge (planner.candidates) to the pure core above; the words of a plan are in
+# planner.explain, the choice of a model when none is named in planner.recommend.
 # ---------------------------------------------------------------------------------------------------------------
-QUANT_PENALTY = {  # log10-parameter units: how much a quant costs against a smaller model at higher precision.
-    # Set from Qwen's own perplexity matrix (hardware_db/models, Qwen1.5 cards): 14B Q2_K (12.27) still beats 7B
-    # F16 (14.21), a 0.26 log10-size gap, while 0.5B Q2_K (62.1 vs 34.2) collapses: low bits hurt small models.
-    "lowbit": 0.15,
-    "kquant": 0.02,
-    "legacy": 0.03,
-    "q8": 0.0,
-    "float": 0.0,
-}
-
-
 def plan_model(request: PlanRequest) -> Plan:
     """Plan one model (or recommend one when request.model is None) for request.hardware."""
     from planner import candidates as cands_mod
+    from planner.explain import reasons_for
+    from planner.recommend import recommend
 
     hw = request.hardware
     ov = request.overrides
     ccs = [cc for g in hw.gpus if (cc := g.cc_tuple())]
     warnings = list(hw.warnings)
     if request.model is None:
-        ranked = _recommend(hw, ov, request.runtime, request.margin_bytes, ccs)
+        ranked = recommend(hw, ov, request.runtime, request.margin_bytes, ccs)
         if not ranked:
             raise NothingFits("no catalog model runs usably on this hardware, not even the smallest")
         _, cand, fit, evaluated, why = ranked[0]
         alternatives = [alternative_of(c, f) for _, c, f, _, _ in ranked[1:10]]
-        reasons = [why, *_reasons(cand, fit, evaluated, hw)[1:]]
+        reasons = [why, *reasons_for(cand, fit, evaluated, hw)[1:]]
         return _finish(cand, fit, hw, request, reasons, warnings, alternatives)
 
     candidates, more_warnings = cands_mod.candidates_for(
@@ -547,167 +521,7 @@ def plan_model(request: PlanRequest) -> Plan:
     alternatives = [alternative_of(c, f) for c, f in evaluated if c is not chosen]
     if chosen is None or fit is None:
         return _nothing_fits(candidates, hw, request, warnings, alternatives)
-    return _finish(chosen, fit, hw, request, _reasons(chosen, fit, evaluated, hw), warnings, alternatives)
-
-
-def _recommend(hw: Hardware, ov: Overrides, runtime: Runtime, margin_bytes: int | None, ccs: list) -> list:
-    """Catalog models that run usably here, strongest first: (score, candidate, fit, evaluated, why)."""
-    from math import log10
-
-    from planner.candidates import model_strength, recommended_candidates
-    from planner.estimate.speed import quant_family
-
-    ranked = []
-    floor = RECOMMEND_MIN_TPS_GPU if hw.gpus else RECOMMEND_MIN_TPS_CPU
-    models = recommended_candidates(ccs)
-    # strongest first (log10 of parameters from the catalog), so the search can stop once nothing left can win
-    models.sort(key=lambda mc: log10(max(mc[0].shape.n_params, 1)), reverse=True)
-    best_score = None
-    for model, cands in models:
-        if not cands:
-            continue
-        if best_score is not None and log10(max(model.shape.n_params, 1)) < best_score - 0.5 and len(ranked) >= 6:
-            break  # far weaker than the best fitting model, and the alternatives table is full
-        if model.shape.n_params < SMALL_MODEL_PARAMS:
-            # low bits ruin small models (Qwen1.5 cards: 0.5B Q2_K PPL 62.1 vs 34.2 at F16; 4B 15.65 vs 13.2)
-            cands = [c for c in cands if quant_family(c.quant) != "lowbit"]
-            if not cands:
-                continue
-        if not _could_be_fluent(cands, hw, floor, margin_bytes):
-            continue
-        # on a GPU machine a recommendation runs entirely on the GPU (an MoE may keep experts in RAM)
-        dense_on_gpu = bool(hw.gpus) and not cands[0].facts().is_moe
-        chosen, fit, evaluated = choose(
-            cands, hw, ov, runtime, margin_bytes, min_speed=floor, full_offload_only=dense_on_gpu
-        )
-        if chosen is None or fit is None or fit.speed.generation_tokens_per_s < floor:
-            continue
-        if hw.gpus and not fit.full_offload and not fit.settings.n_cpu_moe:
-            continue
-        facts = chosen.facts()
-        score = model_strength(facts) - QUANT_PENALTY[quant_family(chosen.quant)]
-        why = (
-            f"{chosen.model} {chosen.quant} is the strongest catalog model that runs "
-            f"{'entirely on your GPU' if fit.full_offload else 'on your hardware'} at "
-            f"{fit.speed.generation_tokens_per_s:g} tokens/s (fluent: >= {floor:g}); ranked by parameter count "
-            f"({facts.n_params / 1e9:.1f}B) less a penalty for low-bit quants"
-        )
-        ranked.append((score, chosen, fit, evaluated, why))
-        best_score = score if best_score is None else max(best_score, score)
-    ranked.sort(key=lambda r: r[0], reverse=True)
-    return ranked
-
-
-def _could_be_fluent(cands: list[Candidate], hw: Hardware, floor: float, margin_bytes: int | None) -> bool:
-    """A cheap bound before the full search: the smallest file must fit somewhere and, read from RAM at the full
-    RAM bandwidth, still reach `floor` tokens/s (an MoE reads only its active share, so it is never ruled out)."""
-    from planner.estimate.speed import host_bandwidth
-
-    smallest = min(cands, key=lambda c: c.size_bytes)
-    margins = [margin_bytes if margin_bytes is not None else default_margin(g) for g in hw.gpus]
-    room = sum(max(0, gpu_capacity(g) - m) for g, m in zip(hw.gpus, margins)) + host_capacity(hw)
-    if smallest.size_bytes > room:
-        return False
-    facts = smallest.facts()
-    if facts.is_moe or hw.gpus:
-        return True
-    return host_bandwidth(hw.cpu) * 1e9 / max(smallest.size_bytes, 1) >= floor
-
-
-def _reasons(chosen: Candidate, fit: Fit, evaluated: list, hw: Hardware) -> list[str]:  # noqa: ANN001
-    facts = chosen.facts()
-    s = fit.settings
-    reasons = []
-    better = [
-        c
-        for c, f in evaluated
-        if c is not chosen and quant_rank_of(c) < quant_rank_of(chosen) and not (f and f.full_offload)
-    ]
-    if fit.full_offload:
-        reasons.append(
-            f"{chosen.quant} is the best quant of {chosen.model} that fits entirely in GPU memory"
-            + (f" (better ones do not: {', '.join(c.quant for c in better[:3])})" if better else "")
-        )
-    elif hw.gpus and s.n_cpu_moe:
-        reasons.append(
-            f"{chosen.quant}: every layer's attention on the GPU, the experts of the first {s.n_cpu_moe} of "
-            f"{facts.n_layer} layers in RAM (--n-cpu-moe {s.n_cpu_moe}); only the {facts.n_expert_used} experts a "
-            f"token uses are read, so this generates at {fit.speed.generation_tokens_per_s:g} tokens/s with better "
-            "quality than a low-bit file squeezed onto the GPU"
-        )
-    elif hw.gpus:
-        reasons.append(
-            f"no better quant fits entirely on the GPU at a useful context; {chosen.quant} with {s.n_gpu_layers} of "
-            f"{facts.n_layer + 1} layers offloaded is the best quality that still generates at "
-            f"{fit.speed.generation_tokens_per_s:g} tokens/s"
-        )
-    else:
-        reasons.append(f"CPU only: {chosen.quant} is the best quant that fits in RAM")
-    if fit.context_capped_from:
-        reasons.append(
-            f"context {s.ctx_size} tokens: {fit.context_capped_from} would fit, but at "
-            f"{fit.speed.prompt_tokens_per_s:g} tokens/s of prompt processing filling it would take "
-            f"{fit.context_capped_from / max(fit.speed.prompt_tokens_per_s, 0.1) / 60:.0f} minutes "
-            f"({kv_cost_line(facts, s)}; --ctx asks for more)"
-        )
-    else:
-        reasons.append(
-            f"context {s.ctx_size} tokens: the largest on the ladder {list(CTX_LADDER)} that fits "
-            f"({kv_cost_line(facts, s)}; the model was trained for {facts.context_length})"
-        )
-    if s.cache_type_k != "f16":
-        reasons.append(
-            f"KV cache {s.cache_type_k}: halves the cache against f16 at a negligible quality cost, which buys the "
-            "context above"
-        )
-    if s.flash_attn == "on":
-        reasons.append(
-            "flash attention on: attention scratch and the mask stay small at long context (llama.cpp runs it on "
-            "the CPU and on every CUDA card, Pascal included)"
-        )
-    if hw.gpus:
-        dev = fit.memory.devices[0]
-        reasons.append(
-            f"{fit.memory.margin_bytes / MiB:.0f} MiB kept free per GPU as a safety margin "
-            f"(256 MiB or 3 % of VRAM); runtime overhead {dev.overhead_bytes / MiB:.0f} MiB per GPU counted"
-        )
-    reasons.append(f"{s.threads} threads: one per physical core (hyper-threads slow llama.cpp's matmuls)")
-    comparison = _quality_comparison(chosen)
-    if comparison:
-        reasons.append(comparison)
-    return reasons
-
-
-def quant_rank_of(c: Candidate) -> int:
-    from planner.candidates import quant_rank
-
-    return quant_rank(c.quant)
-
-
-def _quality_comparison(chosen: Candidate) -> str | None:
-    """ "Qwen1.5-14B Q2_K (PPL 12.27) beats Qwen1.5-7B F16 (14.21)" from the catalog's published figures."""
-    if chosen.quality is None or chosen.quality.metric != "perplexity":
-        return None
-    from planner.models.catalog import find, load_catalog
-
-    entry = find(chosen.model)
-    if entry is None:
-        return None
-    beaten = []
-    for sibling in load_catalog():
-        if sibling.family != entry.family or sibling.name == entry.name:
-            continue
-        figures = {f.quant.upper(): f for f in sibling.quality}
-        best = figures.get("F16") or figures.get("Q8_0")
-        if best and best.value > chosen.quality.value and sibling.shape.n_params < entry.shape.n_params:
-            beaten.append((sibling.shape.n_params, sibling.name, best))
-    if not beaten:
-        return None
-    _, name, fig = max(beaten)
-    return (
-        f"quality: {chosen.model} {chosen.quant} (PPL {chosen.quality.value:g}) beats {name} even at "
-        f"{fig.quant} (PPL {fig.value:g}; {fig.source.split(';')[0].split(' (')[0]})"
-    )
+    return _finish(chosen, fit, hw, request, reasons_for(chosen, fit, evaluated, hw), warnings, alternatives)
 
 
 def _command(cand: Candidate, fit: Fit, runtime: Runtime) -> list[str]:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from planner import __version__
 from planner.cli import catalog, deploy, doctor, gpus, plan, probe
 from planner.errors import PlannerError
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 app = typer.Typer(
     name="planner",
@@ -41,14 +45,53 @@ def _root(
 
 
 def main() -> None:
+    """Run the CLI; every failure leaves as one `planner: error: ...` line on stderr and a documented exit code.
+
+    Click runs in non-standalone mode so that its usage errors (unknown option, bad value) come back here as
+    exceptions instead of typer's multi-line rich panel, and Ctrl-C reaches us instead of a silent exit 130.
+    """
+    click = _click_exceptions()
+    no_args_help = getattr(click, "NoArgsIsHelpError", ())  # click >= 8.2 only
     try:
-        app()
+        code = app(standalone_mode=False)
     except PlannerError as err:
-        print(f"planner: error: {err.message}", file=sys.stderr)
-        sys.exit(err.exit_code)
+        _fail(err.message, err.exit_code)
+    except no_args_help:
+        sys.exit(2)  # the help text has been printed already; exit as click does for a missing command
+    except click.UsageError as err:
+        _fail(f"{err.format_message()} (see `{_command_path(err.ctx)} --help`)", err.exit_code)
+    except click.ClickException as err:
+        _fail(err.format_message(), err.exit_code)
+    except click.Abort:  # end of input at a prompt
+        _fail("aborted", 1)
     except KeyboardInterrupt:
-        print("planner: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _fail("interrupted", 130, prefix="planner")
+    if code == 130:  # typer turns a Ctrl-C inside a command into a bare Exit(130)
+        _fail("interrupted", 130, prefix="planner")
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_exceptions() -> ModuleType:
+    """The click exceptions module typer uses: typer >= 0.20 vendors click as typer._click, older ones import
+    click itself; typer.BadParameter is one of them either way, so its module is the right one."""
+    import importlib
+
+    return importlib.import_module(typer.BadParameter.__module__)
+
+
+def _fail(message: str, exit_code: int, *, prefix: str = "planner: error") -> None:
+    # One line, whatever the message held: a path or a server reply with a newline must not add lines.
+    print(f"{prefix}: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(exit_code)
+
+
+def _command_path(ctx: typer.Context | None) -> str:
+    """`planner plan`, not `python -m planner plan` or a full path to the script."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["planner", *reversed(names)])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,87 @@
+"""Which catalog model to run when the user names none: the strongest that runs fluently on this hardware."""
+
+from __future__ import annotations
+
+from planner.hardware.profile import Hardware
+from planner.plan import Overrides, Runtime
+from planner.solve import Candidate, choose, default_margin, gpu_capacity, host_capacity
+
+# A recommendation should read fluently: ~8 tokens/s is about reading speed (5-6 words/s); on a GPU the user
+# bought for this, 15.
+RECOMMEND_MIN_TPS_CPU = 8.0
+RECOMMEND_MIN_TPS_GPU = 15.0
+SMALL_MODEL_PARAMS = 7e9  # below this, recommendations skip Q2/Q3/IQ1-3 files
+
+QUANT_PENALTY = {  # log10-parameter units: how much a quant costs against a smaller model at higher precision.
+    # Set from Qwen's own perplexity matrix (hardware_db/models, Qwen1.5 cards): 14B Q2_K (12.27) still beats 7B
+    # F16 (14.21), a 0.26 log10-size gap, while 0.5B Q2_K (62.1 vs 34.2) collapses: low bits hurt small models.
+    "lowbit": 0.15,
+    "kquant": 0.02,
+    "legacy": 0.03,
+    "q8": 0.0,
+    "float": 0.0,
+}
+
+
+def recommend(hw: Hardware, ov: Overrides, runtime: Runtime, margin_bytes: int | None, ccs: list) -> list:
+    """Catalog models that run usably here, strongest first: (score, candidate, fit, evaluated, why)."""
+    from math import log10
+
+    from planner.candidates import model_strength, recommended_candidates
+    from planner.estimate.speed import quant_family
+
+    ranked = []
+    floor = RECOMMEND_MIN_TPS_GPU if hw.gpus else RECOMMEND_MIN_TPS_CPU
+    models = recommended_candidates(ccs)
+    # strongest first (log10 of parameters from the catalog), so the search can stop once nothing left can win
+    models.sort(key=lambda mc: log10(max(mc[0].shape.n_params, 1)), reverse=True)
+    best_score = None
+    for model, cands in models:
+        if not cands:
+            continue
+        if best_score is not None and log10(max(model.shape.n_params, 1)) < best_score - 0.5 and len(ranked) >= 6:
+            break  # far weaker than the best fitting model, and the alternatives table is full
+        if model.shape.n_params < SMALL_MODEL_PARAMS:
+            # low bits ruin small models (Qwen1.5 cards: 0.5B Q2_K PPL 62.1 vs 34.2 at F16; 4B 15.65 vs 13.2)
+            cands = [c for c in cands if quant_family(c.quant) != "lowbit"]
+            if not cands:
+                continue
+        if not could_be_fluent(cands, hw, floor, margin_bytes):
+            continue
+        # on a GPU machine a recommendation runs entirely on the GPU (an MoE may keep experts in RAM)
+        dense_on_gpu = bool(hw.gpus) and not cands[0].facts().is_moe
+        chosen, fit, evaluated = choose(
+            cands, hw, ov, runtime, margin_bytes, min_speed=floor, full_offload_only=dense_on_gpu
+        )
+        if chosen is None or fit is None or fit.speed.generation_tokens_per_s < floor:
+            continue
+        if hw.gpus and not fit.full_offload and not fit.settings.n_cpu_moe:
+            continue
+        facts = chosen.facts()
+        score = model_strength(facts) - QUANT_PENALTY[quant_family(chosen.quant)]
+        why = (
+            f"{chosen.model} {chosen.quant} is the strongest catalog model that runs "
+            f"{'entirely on your GPU' if fit.full_offload else 'on your hardware'} at "
+            f"{fit.speed.generation_tokens_per_s:g} tokens/s (fluent: >= {floor:g}); ranked by parameter count "
+            f"({facts.n_params / 1e9:.1f}B) less a penalty for low-bit quants"
+        )
+        ranked.append((score, chosen, fit, evaluated, why))
+        best_score = score if best_score is None else max(best_score, score)
+    ranked.sort(key=lambda r: r[0], reverse=True)
+    return ranked
+
+
+def could_be_fluent(cands: list[Candidate], hw: Hardware, floor: float, margin_bytes: int | None) -> bool:
+    """A cheap bound before the full search: the smallest file must fit somewhere and, read from RAM at the full
+    RAM bandwidth, still reach `floor` tokens/s (an MoE reads only its active share, so it is never ruled out)."""
+    from planner.estimate.speed import host_bandwidth
+
+    smallest = min(cands, key=lambda c: c.size_bytes)
+    margins = [margin_bytes if margin_bytes is not None else default_margin(g) for g in hw.gpus]
+    room = sum(max(0, gpu_capacity(g) - m) for g, m in zip(hw.gpus, margins)) + host_capacity(hw)
+    if smallest.size_bytes > room:
+        return False
+    facts = smallest.facts()
+    if facts.is_moe or hw.gpus:
+        return True
+    return host_bandwidth(hw.cpu) * 1e9 / max(smallest.size_bytes, 1) >= floor
