@@ -69,7 +69,8 @@ def reasons_for(chosen: Candidate, fit: Fit, evaluated: list, hw: Hardware) -> l
         dev = fit.memory.devices[0]
         reasons.append(
             f"{fit.memory.margin_bytes / MiB:.0f} MiB kept free per GPU as a safety margin "
-            f"(256 MiB or 3 % of VRAM); runtime overhead {dev.overhead_bytes / MiB:.0f} MiB per GPU counted"
+            f"(3 % of VRAM, within 256 MiB to 1 GiB); runtime overhead {dev.overhead_bytes / MiB:.0f} MiB per GPU "
+            "counted"
         )
     reasons.append(f"{s.threads} threads: one per physical core (hyper-threads slow llama.cpp's matmuls)")
     comparison = quality_comparison(chosen)

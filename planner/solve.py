@@ -47,8 +47,9 @@ HOST_OS_RESERVE = 1024 * MiB  # what the OS and other programs keep when RAM is 
 
 
 def default_margin(gpu: Gpu) -> int:
-    """Safety margin kept free per GPU: 256 MiB or 3 % of VRAM, whichever is larger (fragmentation, spikes)."""
-    return max(256 * MiB, int(gpu.memory_total_bytes * 0.03))
+    """Safety margin kept free per GPU: 3 % of VRAM, at least 256 MiB (fragmentation, driver spikes) and at most
+    1 GiB (llama.cpp's own --fit margin; more would leave a big card idle)."""
+    return min(1024 * MiB, max(256 * MiB, int(gpu.memory_total_bytes * 0.03)))
 
 
 @dataclass
