@@ -62,7 +62,7 @@ def main() -> None:
         _fail(f"{err.format_message()} (see `{_command_path(err.ctx)} --help`)", err.exit_code)
     except click.ClickException as err:
         _fail(err.format_message(), err.exit_code)
-    except click.Abort:  # end of input at a prompt
+    except typer.Abort:  # end of input at a prompt
         _fail("aborted", 1)
     except KeyboardInterrupt:
         _fail("interrupted", 130, prefix="planner")

@@ -102,12 +102,14 @@ def docker_engine(plan: Plan) -> tuple[bool, str]:
 
 
 def llama_server_build(binary: str) -> int | None:
-    """The build number `llama-server --version` prints ("version: 6170 (4227c9be)")."""
+    """The build number `llama-server --version` prints: "version: 6170 (4227c9be)" in older builds,
+    "version: 0.5.0-dev (build 11312, commit 0c1e57098)" once llama.cpp got a version of its own (b11312 has it)."""
     try:
         out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    match = re.search(r"version:\s*(\d+)", out.stdout + out.stderr)
+    text = out.stdout + out.stderr
+    match = re.search(r"\(build (\d+)", text) or re.search(r"version:\s*(\d+)\s*\(", text)
     if match is None:
         return None
     # 0 is what llama.cpp reports when it was built without git history (a release tarball, an sdist): unknown,

@@ -349,12 +349,16 @@ def estimate_memory(
 
     # compute buffers
     cpu_layers = any(d is None for d in placement[:n_layer])
+    op_offload = cpu_layers and geo.n_ubatch >= OP_OFFLOAD_MIN_BATCH
     for i, dev in enumerate(devices):
-        stages = compute_stages(facts, settings, geo, holds_output=dev.output_layer, holds_layers=dev.layers > 0)
+        # with op offload the first GPU also runs the host layers' matmuls, so it needs their stages even when it
+        # holds no layer itself (H200: -ngl 1 of 17 logs the same 69.25 MiB as -ngl 9)
+        runs_layers = dev.layers > 0 or (i == 0 and op_offload)
+        stages = compute_stages(facts, settings, geo, holds_output=dev.output_layer, holds_layers=runs_layers)
         peak = _peak(stages)
         if i == 0 and geo.n_ubatch >= OP_OFFLOAD_MIN_BATCH:
             # op offload: for big batches the first GPU runs the matmuls of host-resident weights too
-            if cpu_layers:
+            if op_offload:
                 peak += int(PARTIAL_OFFLOAD_EXTRA * 4 * facts.n_embd * geo.n_ubatch)
             if largest_cpu_expert_tensor:
                 # the expert tensor is copied into the compute buffer as a split input

@@ -167,3 +167,26 @@ def test_estimate_matches_llama_cpp_cpu_buffers(
     total_actual = sum(actual.get(k, 0.0) for k in ("model_host", "kv_host", "compute_host", "output_host"))
     total_est = (est.weights_bytes + est.kv_cache_bytes + est.compute_bytes + est.output_bytes) / MiB
     assert total_est == pytest.approx(total_actual, rel=0.03)
+
+
+SQUEEZE = H200.parent / "h200-squeeze"
+SQUEEZE_RUNS = json.loads((SQUEEZE / "squeeze.json").read_text())
+
+
+@pytest.mark.parametrize("case", range(len(SQUEEZE_RUNS)))
+def test_plans_made_for_little_free_memory_loaded_on_the_h200(case: int) -> None:
+    """bench/squeeze_runs.py: another process held all but 1.8-4 GB of an H200; planner probed, planned, and
+    llama-server started with exactly the plan's flags. Every plan loaded, and the estimate matches the buffers."""
+    run = SQUEEZE_RUNS[case]
+    assert run["plan_exit"] == 0 and run["ready"] and run["alive_after_prompt"]
+    log = next(SQUEEZE.glob(f"squeeze-{case}-*.log")).read_text()
+    actual = parse_buffers(log)
+    facts = ModelFacts.model_validate_json((H200 / "facts" / f"{run['model']}.json").read_text())
+    gpu = Gpu.model_validate(json.loads(PROBE_H200.read_text())["gpus"][0])
+    settings = Settings.model_validate(run["plan"]["settings"])
+    dev = estimate_memory(facts, settings, [gpu], "llama-server").devices[0]
+    assert dev.weights_bytes / MiB == pytest.approx(actual["model_gpu"], abs=0.05)
+    assert dev.kv_cache_bytes / MiB == pytest.approx(actual.get("kv_gpu", 0.0), abs=0.05)  # buffer alignment
+    assert dev.compute_bytes / MiB == pytest.approx(actual["compute_gpu"], rel=0.01)
+    # nvidia-smi's view of the process stayed inside the plan and the plan inside the free memory it was made for
+    assert run["process_used_mib"] <= dev.total_bytes / MiB <= run["plan"]["gpu_capacity_mib"]
