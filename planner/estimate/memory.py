@@ -176,7 +176,8 @@ def compute_stages(
 
     Fitted on llama-server's own CUDA buffers (bench/memory_vs_llamacpp.py --cuda, 10 runs on an H200) and
     consistent with the published logs in shared research cuda-buffers.jsonl:
-    * layers, flash attention on: 4*U*(3*ff + 3*E) + the F16 mask copy 2*N_kv*U (plus the SWA mask);
+    * layers, flash attention on: 4*U*(3*ff + 3*E) + the F16 mask copy 2*N_kv*U (plus the SWA mask); with a
+      quantized KV cache on CUDA also a stage converting one layer's K/V to F16, 2*N_kv*(K+V width) + 4*U*(2E + 2q);
     * layers, flash attention off: the larger of that FFN stage with an F32 mask, and the attention stage
       4*N_kv*U*H (KQ) + 4*N_kv*U (mask) + 4*U*(2E + q + kv + q) (Q, K, V, KQV);
     * the output layer: logits 4*V*n_outputs + 4*E*U;
@@ -200,7 +201,12 @@ def compute_stages(
         ffn = 4 * u * (3 * ff + e_live)
         stages["ffn"] = ffn
         if settings.flash_attn == "on":
-            stages["attention"] = ffn + 2 * (n_kv + swa_kv) * u
+            mask = 2 * (n_kv + swa_kv) * u
+            stages["attention"] = ffn + mask
+            if not cpu_backend and settings.cache_type_k not in ("f16", "bf16", "f32"):
+                # CUDA converts one layer's quantized K/V to F16 inside the compute buffer (since b9489); that
+                # stage peaks beside Q/K/V/KQV (H200, qwen2 q8_0 KV at 16k, ub 256: 28.04 MiB logged)
+                stages["kv_convert"] = mask + 2 * n_kv * kv_width + 4 * u * (2 * e + 2 * q_width)
         else:
             mask = 4 * (n_kv + swa_kv) * u
             kq = 4 * n_kv * u * h + mask + 4 * u * (2 * e + 2 * q_width + kv_width)
