@@ -173,7 +173,8 @@ def _settings(
     return Settings(
         n_gpu_layers=ngl if gpus else 0,
         ctx_size=ctx,
-        batch_size=ov.batch_size or max(DEFAULT_BATCH, ubatch),
+        # llama-cpp-python keeps an n_batch x n_vocab float32 scores array in RAM: keep its batch at the ubatch
+        batch_size=ov.batch_size or (max(DEFAULT_BATCH, ubatch) if runtime == "llama-server" else ubatch),
         ubatch_size=ubatch,
         flash_attn=fa,  # type: ignore[arg-type]
         cache_type_k=kv[0],
