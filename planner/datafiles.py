@@ -33,11 +33,15 @@ def load_yaml(path: Path) -> Any:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+    temp: str | None = None
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=cached.parent, delete=False, suffix=".tmp", encoding="utf-8") as f:
+            temp = f.name
             json.dump(document, f, default=str)
-        os.replace(f.name, cached)
+        os.replace(temp, cached)
     except (OSError, TypeError, ValueError):
-        pass  # a read-only home or a value JSON cannot hold: parse the YAML next time too
+        if temp is not None:  # a half-written copy is not left behind in the cache folder
+            Path(temp).unlink(missing_ok=True)
+        # a read-only home or a value JSON cannot hold: parse the YAML next time too
     return document

@@ -2,10 +2,13 @@
 
 Exit codes (documented in the README):
   0  success / a plan fits / doctor found no error
-  1  doctor found an error-severity finding; deploy verification failed
-  2  bad input (unknown GPU, not a GGUF, missing repo, bad option value)
+  1  doctor found an error-severity finding; deploy verification failed; an internal error (a bug: one line,
+     PLANNER_DEBUG=1 shows the traceback)
+  2  bad input (unknown GPU, not a GGUF, missing repo, bad option value, unknown option)
   3  nothing fits (plan)
-  4  environment problem (no network when it is required, download failed, server failed to start)
+  4  environment problem (no network when it is required, download failed, server failed to start, a file
+     system refusing a write)
+  130 interrupted (Ctrl-C)
 """
 
 from __future__ import annotations

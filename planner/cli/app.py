@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING
 
-import typer
+try:  # Ctrl-C while the CLI is still importing gets the same one line and exit code as one later on
+    import typer
 
-from planner import __version__
-from planner.cli import catalog, deploy, doctor, gpus, plan, probe
-from planner.errors import PlannerError
+    from planner import __version__
+    from planner.cli import catalog, deploy, doctor, gpus, plan, probe
+    from planner.errors import PlannerError
+except KeyboardInterrupt:
+    sys.stderr.write("planner: interrupted\n")
+    raise SystemExit(130) from None
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -50,6 +55,9 @@ def main() -> None:
     Click runs in non-standalone mode so that its usage errors (unknown option, bad value) come back here as
     exceptions instead of typer's multi-line rich panel, and Ctrl-C reaches us instead of a silent exit 130.
     """
+    from planner.cli.interrupt import exit_on_interrupt
+
+    exit_on_interrupt()
     click = _click_exceptions()
     no_args_help = getattr(click, "NoArgsIsHelpError", ())  # click >= 8.2 only
     try:
@@ -66,6 +74,15 @@ def main() -> None:
         _fail("aborted", 1)
     except KeyboardInterrupt:
         _fail("interrupted", 130, prefix="planner")
+    except OSError as err:  # a disk that filled up, a folder that vanished: the system's words, one line
+        if os.environ.get("PLANNER_DEBUG"):
+            raise
+        where = f": {err.filename}" if err.filename else ""
+        _fail(f"{err.strerror or err}{where}", 4)
+    except Exception as err:  # a bug: still one line (the contract), with the way to see the traceback
+        if os.environ.get("PLANNER_DEBUG"):
+            raise
+        _fail(f"internal error ({type(err).__name__}: {err}); please report it (PLANNER_DEBUG=1 shows details)", 1)
     if code == 130:  # typer turns a Ctrl-C inside a command into a bare Exit(130)
         _fail("interrupted", 130, prefix="planner")
     sys.exit(code if isinstance(code, int) else 0)

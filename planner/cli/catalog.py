@@ -26,8 +26,23 @@ def _human(n: int) -> str:
     return ByteSize(n).human_readable(decimal=True)
 
 
+def check_catalog_dir(folder: Path | None, *, must_exist: bool = True) -> Path | None:
+    """--catalog-dir as a folder: to list, one that exists (a typo would list an empty catalog); to refresh into,
+    one that exists or can be made (refresh creates it)."""
+    if folder is None:
+        return None
+    folder = folder.expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise BadInput(f"--catalog-dir {folder}: not a folder")
+    if must_exist and not folder.exists():
+        raise BadInput(f"--catalog-dir {folder}: no such folder")
+    return folder
+
+
 def list_catalog(folder: Path | None) -> CatalogListing:
     from planner.models.catalog import CatalogListing, CatalogRow, catalog_dir, load_catalog
+
+    folder = check_catalog_dir(folder)
 
     rows = [
         CatalogRow(
@@ -53,11 +68,14 @@ def refresh_entry(repo: str, quants: list[str] | None, folder: Path | None) -> R
     from planner.models.catalog import RefreshResult
     from planner.models.sources import HubUnreachable, facts_for, hub_endpoint, resolve_model
 
-    folder = folder or catalog.catalog_dir()
+    folder = check_catalog_dir(folder, must_exist=False) or catalog.catalog_dir()
     try:
         resolved = resolve_model(repo)
     except HubUnreachable as exc:
         raise EnvironmentProblem(f"{exc.message}: catalog refresh needs the hub") from None
+    if resolved.kind == "catalog":  # the hub could not be asked (offline): the catalog answered instead
+        why = resolved.notices[0].split(": using the offline catalog")[0] if resolved.notices else "no hub"
+        raise EnvironmentProblem(f"{why}: catalog refresh reads {resolved.repo}'s headers from the hub")
     if resolved.kind != "repo" or resolved.repo is None:
         raise BadInput(f"catalog refresh needs a Hugging Face repo, not {repo!r}")
     choices = [resolved.choice(q) for q in quants] if quants else resolved.candidates

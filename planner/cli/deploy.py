@@ -118,9 +118,11 @@ def register(app: typer.Typer) -> None:
         """Plan MODEL, download it (resumable, sha256-checked), write run files, and optionally launch it."""
         from rich.console import Console
 
+        from planner.cli.interrupt import raise_on_interrupt
         from planner.cli.plan import build_request, overrides_from_options
+        from planner.deploy.files import check_writable_dir
         from planner.deploy.pipeline import DeployOptions
-        from planner.render.artifacts import TARGETS
+        from planner.render.artifacts import TARGETS, check_alias, check_host
         from planner.solve import plan_model
 
         if target not in TARGETS:
@@ -129,6 +131,12 @@ def register(app: typer.Typer) -> None:
             raise BadInput(f"--launch-with {launch_with!r}: expected auto, docker, native or embedded")
         if detach and not launch:
             raise BadInput("--detach needs --launch")
+        check_host(host)
+        if alias is not None:
+            check_alias(alias)
+        out = check_writable_dir(out, "--out")  # before planning and downloading: a bad folder fails at once
+        if models_dir is not None and not no_download:
+            models_dir = check_writable_dir(models_dir, "--models-dir")
         overrides = overrides_from_options(
             quant=quant, ctx=ctx, batch=batch, ubatch=ubatch, ngl=ngl, cache_type_k=cache_type_k,
             cache_type_v=cache_type_v, flash_attn=flash_attn, parallel=parallel, n_cpu_moe=n_cpu_moe,
@@ -146,7 +154,8 @@ def register(app: typer.Typer) -> None:
             download=not no_download, fit=fit, force=force, launch=launch, detach=detach,
             launch_with=launch_with, ready_timeout_s=ready_timeout,
         )  # fmt: skip
-        run_deploy(plan, opts, json_output=json_output, console=Console(stderr=json_output))
+        with raise_on_interrupt():  # from here a Ctrl-C must stop the server deploy may start
+            run_deploy(plan, opts, json_output=json_output, console=Console(stderr=json_output))
 
     @app.command("stop")
     def stop(
@@ -184,16 +193,18 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import Progress
 
-        from planner.deploy.bench import run_bench
+        from planner.deploy.bench import check_url, run_bench
         from planner.deploy.show import show_bench
 
+        check_url(url)  # before the progress display starts, so a typo is the only thing printed
         if api_key_file is not None:
             try:
-                api_key = api_key_file.read_text().strip().splitlines()[0]
-            except (OSError, IndexError):
+                api_key = api_key_file.read_text(encoding="utf-8").strip().splitlines()[0]
+            except (OSError, IndexError, UnicodeDecodeError):
                 raise BadInput(f"cannot read an API key from {api_key_file}") from None
         console = Console(stderr=json_output)
-        with Progress(console=console, transient=True) as progress:
+        # Off when not a terminal: rich would print only a final frame there, a blank line when nothing ran.
+        with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
             report = run_bench(url, api_key, concurrency=concurrency, requests=requests, timeout_s=timeout,
                                progress=progress)  # fmt: skip
         if json_output:
@@ -222,7 +233,8 @@ def run_deploy(plan: Plan, opts: DeployOptions, *, json_output: bool, console: C
         TextColumn("{task.description}"), BarColumn(), _bytes_only(DownloadColumn()),
         _bytes_only(TransferSpeedColumn()), _bytes_only(TimeRemainingColumn()),
     )  # fmt: skip
-    with Progress(*columns, console=console, transient=False) as progress:
+    # Off when not a terminal (a log, a pipe): rich would print only a final frame, a blank line before an error.
+    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
         report, launched = deploy(plan, opts, progress=progress, wait_progress=progress)
     foreground = launched is not None and not opts.detach
     verified = report.launch is None or report.launch.verified

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -28,7 +29,7 @@ from planner.cli.options import (
     ThreadsOpt,
     UbatchOpt,
 )
-from planner.errors import BadInput
+from planner.errors import BadInput, NothingFits
 
 if TYPE_CHECKING:
     from planner.plan import Overrides, PlanRequest
@@ -76,7 +77,7 @@ def overrides_from_options(
             split = [float(x) for x in tensor_split.replace("/", ",").split(",") if x.strip()]
         except ValueError:
             raise BadInput(f"--tensor-split {tensor_split!r}: expected numbers such as 3,1") from None
-        if not split or any(x < 0 for x in split) or sum(split) <= 0:
+        if not split or not all(math.isfinite(x) and x >= 0 for x in split) or sum(split) <= 0:
             raise BadInput(f"--tensor-split {tensor_split!r}: expected non-negative numbers with a positive sum")
     if batch and ubatch and ubatch > batch:
         raise BadInput(f"--ubatch {ubatch} is larger than --batch {batch}")
@@ -190,5 +191,6 @@ def register(app: typer.Typer) -> None:
             from planner.render.console import show_plan
 
             show_plan(result)
-        if not result.fits:
-            raise typer.Exit(3)
+        if not result.fits:  # the plan (stdout) says why; stderr gets the one line every failure gets
+            shown = "see reasons and alternatives in the JSON" if json_output else "the plan above says why"
+            raise NothingFits(f"{model or 'the model'} does not fit this hardware; {shown}")

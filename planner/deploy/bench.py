@@ -123,6 +123,25 @@ def concurrency_run(
     )
 
 
+def check_url(url: str) -> str:
+    """`url` when it is an http(s) URL with a host and a valid port; else one BadInput line saying what is wrong."""
+    from urllib.parse import urlsplit
+
+    example = "e.g. http://127.0.0.1:8080/v1"
+    if not url.startswith(("http://", "https://")):
+        raise BadInput(f"not an http(s) URL: {url!r} ({example})")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise BadInput(f"{url!r}: a URL cannot contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it validates it (urllib raises ValueError past 65535)
+    except ValueError as err:
+        raise BadInput(f"not a valid URL: {url!r} ({err})") from None
+    if not parts.hostname:
+        raise BadInput(f"{url!r} names no host ({example})")
+    return url
+
+
 def run_bench(
     url: str,
     api_key: str | None,
@@ -133,10 +152,8 @@ def run_bench(
     progress: Any | None = None,
 ) -> BenchReport:
     """Verify the server at `url` (…/v1 or its root), then, when requests > 0, run the concurrency test."""
-    base = url.rstrip("/")
+    base = check_url(url).rstrip("/")
     base = base if base.endswith("/v1") else base + "/v1"
-    if not base.startswith(("http://", "https://")):
-        raise BadInput(f"not an http(s) URL: {url}")
     verification = verify_server(base, api_key, timeout_s=timeout_s, progress=progress)
     report = BenchReport(url=base, verification=verification)
     if requests > 0 and verification.model_id:

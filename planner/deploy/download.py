@@ -372,6 +372,11 @@ def ensure_model(
 
     repo = model.get("repo")
     names = file_names(model)
+    if repo and not names:  # planned from the offline catalog, whose entry does not record this quant's file
+        raise BadInput(
+            f"the offline catalog does not name {repo}'s {model.get('quant') or 'model'} file: deploy it with the "
+            "hub reachable (no --offline, HF_HUB_OFFLINE unset), or give a downloaded .gguf path"
+        )
     if not repo or not names:
         raise BadInput("the plan names no model file to deploy (no repo/file and no local path)")
     revision = str(model.get("revision") or "main")

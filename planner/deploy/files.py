@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from planner.errors import BadInput
+from planner.errors import BadInput, EnvironmentProblem
 
 MANIFEST = ".planner-manifest.json"
 API_KEY_FILE = "api-key"
@@ -41,6 +41,37 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
+def check_writable_dir(path: Path, option: str) -> Path:
+    """`path` resolved, when planner could create and write it; else one BadInput line naming `option`.
+
+    Called where the option enters (deploy checks --out and --models-dir before it plans or downloads), so a
+    typo costs a second, not a download. Nothing is created here.
+    """
+    resolved = path.expanduser().resolve()
+    try:
+        str(resolved).encode("utf-8")
+    except UnicodeEncodeError:  # the folder's path goes into YAML, JSON and unit files, which are UTF-8
+        raise BadInput(f"{option} {str(path)!r}: not a UTF-8 path; choose a folder whose name is UTF-8") from None
+    if resolved.exists() and not resolved.is_dir():
+        raise BadInput(f"{option} {path} is a file, not a folder")
+    existing = resolved
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BadInput(f"{option} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BadInput(f"{option} {path}: no permission to write in {existing}")
+    return resolved
+
+
+def make_dir(path: Path) -> None:
+    """mkdir -p, with the system's reason as one line when it can't (a read-only or virtual file system)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EnvironmentProblem(f"can't create folder {path}: {err.strerror or err}") from None
+
+
 def api_key_for(out_dir: Path) -> str:
     """The API key kept in out_dir/api-key (first non-comment line), or a new random one."""
     path = out_dir / API_KEY_FILE
@@ -49,6 +80,16 @@ def api_key_for(out_dir: Path) -> str:
             if line.strip() and not line.lstrip().startswith("#"):
                 return line.strip()
     return secrets.token_urlsafe(32)
+
+
+def _free_backup_name(path: Path) -> Path:
+    """NAME.bak, or NAME.bak.1, .2 ... when an earlier --force left one: an older backup is never replaced."""
+    backup = path.with_name(path.name + ".bak")
+    number = 0
+    while backup.exists():
+        number += 1
+        backup = path.with_name(f"{path.name}.bak.{number}")
+    return backup
 
 
 class ManagedWriter:
@@ -100,7 +141,7 @@ class ManagedWriter:
                 self.written.append(path)
                 return path
             if self.edited(name):
-                backup = path.with_name(path.name + ".bak")
+                backup = _free_backup_name(path)
                 shutil.copy2(path, backup)
                 self.backups.append(backup)
         atomic_write(path, data, mode)

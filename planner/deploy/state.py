@@ -42,9 +42,15 @@ def load_state(out_dir: Path) -> DeployState | None:
     if not path.is_file():
         return None
     try:
-        return DeployState.model_validate_json(path.read_text())
-    except (ValidationError, OSError) as err:
-        raise BadInput(f"{path} is not a planner state file: {str(err).splitlines()[0]}") from None
+        return DeployState.model_validate_json(path.read_bytes())
+    except OSError as err:
+        raise BadInput(f"can't read {path}: {err.strerror or err}") from None
+    except ValidationError as err:
+        problem = err.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise BadInput(
+            f"{path} is not a planner state file ({where + ': ' if where else ''}{problem['msg']})"
+        ) from None
 
 
 def clear_state(out_dir: Path) -> None:

@@ -55,7 +55,8 @@ def save_hardware(hardware: Hardware, path: Path, force: bool = False) -> Path:
     if path.exists() and not force:
         raise BadInput(f"{path} already exists; use --force to replace it")
     if not path.parent.is_dir():
-        raise BadInput(f"folder {path.parent} does not exist")
+        state = "is a file, not a folder" if path.parent.exists() else "does not exist"
+        raise BadInput(f"--save {path}: {path.parent} {state}")
     try:
         handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:

@@ -21,6 +21,8 @@ _CPU_ONLY = {"none", "cpu", "no", "0"}
 _COUNT_FIRST = re.compile(r"^\s*(\d+)\s*[x×*]\s*(.+?)\s*$", re.IGNORECASE)
 _COUNT_LAST = re.compile(r"^\s*(.+?)\s+[x×*]\s*(\d+)\s*$", re.IGNORECASE)  # "RTX 3090 x2"
 _MAX_GPUS = 64
+_MAX_PROFILE_BYTES = 4 << 20  # a saved profile is a few KiB; anything this big is some other file
+_NOT_A_PROFILE = "not a hardware profile saved by `planner probe --save`"
 
 
 def parse_size(text: str) -> int:
@@ -42,6 +44,9 @@ def parse_gpu_arg(text: str) -> list[GpuSpec]:
 
     A board that holds several GPUs (Tesla K80, A16, MI250X) counts as the devices nvidia-smi or ROCm would list.
     """
+    if not text.strip(" ,"):
+        # Most often an unset shell variable (--gpu "$GPU"): planning for no GPU would be a silent surprise.
+        raise BadInput("--gpu '' names no GPU; give a name such as \"Tesla P4\", or 'none' for CPU only")
     specs: list[GpuSpec] = []
     for part in text.split(","):
         part = part.strip()
@@ -68,27 +73,37 @@ def _split_count(part: str) -> tuple[int, str]:
             count = int(found.group(count_group))
             if count < 1:
                 raise BadInput(f"--gpu {part!r}: the count must be at least 1 (use 'none' for CPU only)")
+            if count > _MAX_GPUS:  # checked before multiplying: a 20-digit count must not reach list arithmetic
+                raise BadInput(f"--gpu {part!r} asks for {count} GPUs; planner plans for at most {_MAX_GPUS}")
             return count, found.group(name_group)
     return 1, part
 
 
 def load_hardware_file(path: Path) -> Hardware:
     """A Hardware profile saved by `planner probe --save`; any problem is one BadInput line."""
+    path = Path(path).expanduser()
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        if not path.is_file() and path.exists():  # a folder, /dev/zero, a FIFO: reading it would fail or never end
+            raise BadInput(f"--hardware {path}: not a regular file")
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_PROFILE_BYTES + 1)
     except FileNotFoundError:
         raise BadInput(f"--hardware {path}: no such file") from None
     except OSError as err:
-        raise BadInput(f"--hardware {path}: can't read it ({err.strerror})") from None
+        raise BadInput(f"--hardware {path}: can't read it ({err.strerror or err})") from None
+    if len(data) > _MAX_PROFILE_BYTES:
+        raise BadInput(f"--hardware {path}: {_NOT_A_PROFILE} (larger than {_MAX_PROFILE_BYTES >> 20} MiB)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"--hardware {path}: {_NOT_A_PROFILE} (not UTF-8 text)") from None
     try:
         hardware = Hardware.model_validate_json(text)
     except ValidationError as err:
         problem = err.errors()[0]
         where = ".".join(str(part) for part in problem["loc"])
         detail = f"{where}: {problem['msg']}" if where else problem["msg"]
-        raise BadInput(
-            f"--hardware {path}: not a hardware profile saved by `planner probe --save` ({detail})"
-        ) from None
+        raise BadInput(f"--hardware {path}: {_NOT_A_PROFILE} ({detail})") from None
     return hardware.model_copy(update={"source": "file"})
 
 

@@ -445,6 +445,10 @@ def _from_catalog(
 
 
 def _resolve_local(source: str, path: Path, quant: str | None) -> ResolvedModel:
+    try:
+        str(path.absolute()).encode("utf-8")
+    except UnicodeEncodeError:  # bytes Python could not decode: the path could not go into JSON, YAML or a unit
+        raise BadInput(f"{path!s:.200} is not a UTF-8 path; rename the file or link it under a UTF-8 name") from None
     if not path.exists():
         raise BadInput(f"{path} does not exist")
     if path.is_dir():

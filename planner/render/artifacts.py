@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from planner.deploy.files import API_KEY_FILE, ManagedWriter, api_key_for
+from planner.deploy.files import API_KEY_FILE, ManagedWriter, api_key_for, check_writable_dir, make_dir
 from planner.deploy.server_args import build_from_image, llama_cpp_python_args, llama_server_args
 from planner.errors import BadInput
 from planner.plan import Plan
@@ -52,6 +52,33 @@ def default_alias(plan: Plan) -> str:
     name = Path(str(plan.model.get("file") or plan.model.get("repo") or "model")).name
     name = re.sub(r"(-0+1-of-\d+)?\.gguf$", "", name, flags=re.IGNORECASE)
     return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-") or "model"
+
+
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+_ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def check_host(host: str) -> str:
+    """--host as llama-server binds it: an IP address or a host name (it also goes into URLs and unit files)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    if len(host) <= 253 and _HOSTNAME.fullmatch(host):
+        return host
+    raise BadInput(f"--host {host!r}: expected an IP address or a host name, e.g. 127.0.0.1, 0.0.0.0 or ::")
+
+
+def check_alias(alias: str) -> str:
+    """--alias names the model for clients and, for systemd, the unit file: keep it to a file-name-safe word."""
+    if not _ALIAS.fullmatch(alias):
+        raise BadInput(
+            f"--alias {alias!r}: use up to 128 letters, digits, '.', '_', '-' or ':', starting with a letter or digit"
+        )
+    return alias
 
 
 def client_host(host: str) -> str:
@@ -144,8 +171,9 @@ def render_artifacts(
         raise BadInput(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
     if not model_files:
         raise BadInput("no model file to render a deployment for")
-    out_dir = out_dir.expanduser().resolve()
-    alias = alias or default_alias(plan)
+    out_dir = check_writable_dir(out_dir, "--out")
+    make_dir(out_dir)
+    alias = check_alias(alias) if alias is not None else default_alias(plan)
     writer = ManagedWriter(out_dir, force=force)
     key = api_key_for(out_dir)
     rendered = Rendered(
