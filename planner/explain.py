@@ -23,6 +23,11 @@ def reasons_for(chosen: Candidate, fit: Fit, evaluated: list, hw: Hardware) -> l
         for c, f in evaluated
         if c is not chosen and quant_rank_of(c) < quant_rank_of(chosen) and not (f and f.full_offload)
     ]
+    if s.gpu_off:
+        reasons.append(
+            "the GPU memory left free is too small for even llama.cpp's CUDA context and compute buffer: this plan "
+            "runs on the CPU and keeps llama.cpp off the GPU (--device none)"
+        )
     if fit.full_offload:
         reasons.append(
             f"{chosen.quant} is the best quant of {chosen.model} that fits entirely in GPU memory"
@@ -65,7 +70,7 @@ def reasons_for(chosen: Candidate, fit: Fit, evaluated: list, hw: Hardware) -> l
             "flash attention on: attention scratch and the mask stay small at long context (llama.cpp runs it on "
             "the CPU and on every CUDA card, Pascal included)"
         )
-    if hw.gpus:
+    if fit.memory.devices:
         dev = fit.memory.devices[0]
         reasons.append(
             f"{fit.memory.margin_bytes / MiB:.0f} MiB kept free per GPU as a safety margin "

@@ -32,6 +32,7 @@ class Settings(BaseModel):
     mmap: bool = True
     swa_full: bool = False
     split_mode: Literal["layer", "none"] = "layer"
+    gpu_off: bool = False  # GPUs present but too full to help: `--device none` keeps llama.cpp off them
 
 
 class DeviceMemory(BaseModel):

@@ -21,6 +21,7 @@ from planner.estimate.memory import (
     CUDA_FA_PAIRS,
     MiB,
     estimate_memory,
+    kv_bytes_per_token,
 )
 from planner.estimate.speed import disk_seconds_per_token, estimate_speed
 from planner.hardware.profile import Gpu, Hardware
@@ -378,6 +379,14 @@ def choose(
                     best_fit[i] = fit
                     break
     evaluated = [(cand, best_fit.get(i)) for i, cand in enumerate(candidates)]
+    if chosen is None and hw.gpus and ov.n_gpu_layers in (None, 0):
+        # the GPUs cannot hold even the CUDA context and a compute buffer beside what they already carry: run on
+        # the CPU alone, with llama.cpp kept off the GPUs
+        cpu_only = hw.model_copy(update={"gpus": []})
+        cand, fit, _ = choose(candidates, cpu_only, ov, runtime, margin_bytes, min_speed=min_speed)
+        if cand is not None and fit is not None:
+            fit.settings.gpu_off = True
+            return cand, fit, evaluated
     if chosen is None:
         return None, None, evaluated
     chosen = _prefer_quality_over_lowbit(chosen, evaluated)
@@ -542,6 +551,11 @@ def _command(cand: Candidate, fit: Fit, runtime: Runtime) -> list[str]:
 
 def _finish(cand, fit, hw, request, reasons, warnings, alternatives) -> Plan:  # noqa: ANN001
     facts = cand.facts()
+    ov = request.overrides
+    if ov.n_cpu_moe and not facts.is_moe:
+        warnings.append(f"--n-cpu-moe {ov.n_cpu_moe} has no effect: {cand.model} has no experts")
+    if ov.n_gpu_layers is not None and ov.n_gpu_layers > facts.n_layer + 1:
+        warnings.append(f"--ngl {ov.n_gpu_layers}: the model has {facts.n_layer + 1} units, all of them offloaded")
     if facts.origin == "catalog":
         warnings.append(
             "model facts come from the offline catalog (no hub access): sizes and layout are from the catalog "
@@ -568,6 +582,14 @@ def _nothing_fits(
     closest = closest_attempt(facts, hw, request.overrides, request.runtime, margins)
     spt = disk_bound_speed(facts, hw)
     closest.speed.disk_bound_seconds_per_token = round(spt, 2)
+    kv_alone = kv_bytes_per_token(facts, closest.settings.cache_type_k, closest.settings.cache_type_v)
+    kv_alone *= closest.settings.ctx_size
+    if request.overrides.ctx_size and kv_alone > host_capacity(hw) + sum(g.usable_bytes for g in hw.gpus):
+        raise NothingFits(
+            f"--ctx {request.overrides.ctx_size} needs {kv_alone / 1e9:.1f} GB of KV cache alone "
+            f"({kv_bytes_per_token(facts) // 1024} KiB per token in f16); try a smaller --ctx"
+        )
+    alternatives = [a for a in alternatives if a.fits]
     reasons = [
         f"nothing fits: even {smallest.model} {smallest.quant} ({smallest.size_bytes / 1e9:.1f} GB) needs more than "
         f"the {sum(g.usable_bytes for g in hw.gpus) / 1e9:.1f} GB of GPU memory plus "

@@ -100,3 +100,12 @@ def test_apple_unified_memory_is_limited_to_the_metal_working_set() -> None:
     assert dev.total_bytes <= dev.capacity_bytes
     # GPU and host share one RAM
     assert dev.total_bytes + result.memory.host.total_bytes <= result.memory.host.capacity_bytes
+
+
+def test_a_gpu_too_full_to_help_gives_a_cpu_plan_that_keeps_off_it() -> None:
+    hw = resolve_hardware(["Tesla P4"], "16GB", 4, None)
+    request = PlanRequest(model="smollm2-135m-instruct", hardware=hw, overrides=Overrides(), offline=True,
+                          margin_bytes=100 * 1024**4)  # fmt: skip
+    result = plan_model(request)
+    assert result.fits and result.where == "CPU" and result.memory.devices == []
+    assert result.settings.gpu_off and result.command[result.command.index("--device") + 1] == "none"

@@ -72,6 +72,9 @@ def llama_server_args(
         args += ["--tensor-split", ",".join(_number(x) for x in s.tensor_split)]
     if s.swa_full:
         args.append("--swa-full")
+    if s.gpu_off:
+        # even -ngl 0 creates a CUDA context and an op-offload compute buffer on the first GPU
+        args += ["--device", "none"]
     args += ["--fit", "on" if fit else "off"]
     if api_key_file:
         args += ["--api-key-file", api_key_file]

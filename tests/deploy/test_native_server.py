@@ -66,6 +66,8 @@ def plans(smollm2: Path) -> dict[str, tuple[Settings, bool]]:
         "four-slots": (on_cpu(slots), False),
         # the switches no solver plan above turns on: separate KV streams, no mmap, full SWA cache, --fit on
         "other-switches": (on_cpu(slots, kv_unified=False, mmap=False, swa_full=True, flash_attn="off"), True),
+        # a GPU too full to help: the plan keeps llama.cpp off it with --device none
+        "gpu-off": (on_cpu(cpu, gpu_off=True), False),
     }
 
 
@@ -80,7 +82,9 @@ def props(port: int) -> dict:
         return json.loads(response.read())
 
 
-@pytest.mark.parametrize("name", ["cpu-plan", "p4-story", "two-gpus", "moe-offload", "four-slots", "other-switches"])
+@pytest.mark.parametrize(
+    "name", ["cpu-plan", "p4-story", "two-gpus", "moe-offload", "four-slots", "other-switches", "gpu-off"]
+)
 def test_every_rendered_flag_is_accepted(
     name: str,
     cases: dict[str, tuple[Settings, bool]],
