@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 from planner.hardware.profile import Gpu
+from planner.hardware.sysfs import read_int, read_text
 
 DRM = Path("/sys/class/drm")
 KFD_NODES = Path("/sys/class/kfd/kfd/topology/nodes")
@@ -26,15 +27,15 @@ def probe_amd(drm: Path = DRM, kfd_nodes: Path = KFD_NODES) -> list[Gpu]:
         targets = _gfx_targets(kfd_nodes, drm)
         gpus = []
         for index, (card, device) in enumerate(cards):
-            total = _read_int(device / "mem_info_vram_total")
+            total = read_int(device / "mem_info_vram_total")
             if total is None:
                 continue
-            used = _read_int(device / "mem_info_vram_used")
-            pci_id = _read(device / "device") or "?"
+            used = read_int(device / "mem_info_vram_used")
+            pci_id = read_text(device / "device") or "?"
             gpus.append(
                 Gpu(
                     index=index,
-                    name=names.get(card) or _read(device / "product_name") or f"AMD GPU (PCI 1002:{pci_id[2:]})",
+                    name=names.get(card) or read_text(device / "product_name") or f"AMD GPU (PCI 1002:{pci_id[2:]})",
                     vendor="amd",
                     gfx_target=targets.get(device.resolve()),
                     memory_total_bytes=total,
@@ -54,7 +55,7 @@ def _sysfs_cards(drm: Path) -> list[tuple[str, Path]]:
         if "-" in card.name:  # connectors such as card0-DP-1
             continue
         device = card / "device"
-        if _read(device / "vendor") == "0x1002" and (device / "mem_info_vram_total").exists():
+        if read_text(device / "vendor") == "0x1002" and (device / "mem_info_vram_total").exists():
             found.append((card.name, device))
     return found
 
@@ -89,7 +90,7 @@ def _gfx_targets(kfd_nodes: Path, drm: Path) -> dict[Path, str]:
     targets = {}
     for properties in sorted(kfd_nodes.glob("*/properties")):
         fields = {}
-        for line in (_read(properties) or "").splitlines():
+        for line in (read_text(properties) or "").splitlines():
             key, _, value = line.partition(" ")
             fields[key] = value.strip()
         version = int(fields.get("gfx_target_version", "0") or 0)
@@ -105,18 +106,3 @@ def gfx_target_name(version: int) -> str:
     """KFD's gfx_target_version (major*10000 + minor*100 + stepping) as the LLVM target: 90010 -> gfx90a."""
     major, minor, stepping = version // 10000, (version // 100) % 100, version % 100
     return f"gfx{major}{minor:x}{stepping:x}"
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
-
-
-def _read_int(path: Path) -> int | None:
-    text = _read(path)
-    try:
-        return int(text) if text else None
-    except ValueError:
-        return None

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 from planner.hardware.profile import Gpu
+from planner.hardware.sysfs import read_int, read_text
 
 PCI_DEVICES = Path("/sys/bus/pci/devices")
 INTEGRATED_SLOT = "00:02.0"  # where Intel puts its integrated GPU on every platform since Sandy Bridge
@@ -22,8 +23,8 @@ def probe_intel(warnings: list[str] | None = None, pci_devices: Path = PCI_DEVIC
     try:
         gpus = []
         for device in _discrete_intel_display_devices(pci_devices):
-            name = _lspci_name(device.name) or f"Intel GPU (PCI 8086:{_read(device / 'device') or '?'})"
-            total = _read_int(device / "mem_info_vram_total")
+            name = _lspci_name(device.name) or f"Intel GPU (PCI 8086:{read_text(device / 'device') or '?'})"
+            total = read_int(device / "mem_info_vram_total")
             if total is None:
                 if warnings is not None:
                     warnings.append(
@@ -31,7 +32,7 @@ def probe_intel(warnings: list[str] | None = None, pci_devices: Path = PCI_DEVIC
                         "describe it with --gpu to plan for it"
                     )
                 continue
-            used = _read_int(device / "mem_info_vram_used")
+            used = read_int(device / "mem_info_vram_used")
             gpus.append(
                 Gpu(
                     index=len(gpus),
@@ -56,7 +57,7 @@ def _discrete_intel_display_devices(pci_devices: Path) -> list[Path]:
     for device in entries:
         if device.name.endswith(INTEGRATED_SLOT):
             continue
-        if _read(device / "vendor") == "0x8086" and (_read(device / "class") or "").startswith("0x03"):
+        if read_text(device / "vendor") == "0x8086" and (read_text(device / "class") or "").startswith("0x03"):
             found.append(device)
     return found
 
@@ -76,18 +77,3 @@ def _lspci_name(address: str) -> str | None:
     if len(fields) >= 3:
         return f"{fields[1]} {fields[2]}".strip()
     return None
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
-
-
-def _read_int(path: Path) -> int | None:
-    text = _read(path)
-    try:
-        return int(text) if text else None
-    except ValueError:
-        return None

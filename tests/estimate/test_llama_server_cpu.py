@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ggufgen import write_model
+from ggufgen import MEMORY_MODELS_SMALL, write_model
 from llamaserver import free_port, llama_server_bin, running_server  # noqa: F401 - the fixture
 
 from planner.deploy.launch import llama_server_build
@@ -26,20 +26,7 @@ pytestmark = pytest.mark.slow
 
 MiB = 2**20
 
-# The shapes of bench/bench_models.py SMALL: what changes memory (GQA, a large vocabulary, SWA layers, experts).
-MODELS = {
-    "llama-gqa": ("llama", dict(n_layer=6, n_embd=256, n_head=8, n_head_kv=2, n_ff=512, n_vocab=2000, wtype="Q8_0")),
-    "qwen2-bias": ("qwen2", dict(n_layer=4, n_embd=256, n_head=4, n_head_kv=2, n_ff=768, n_vocab=3000, wtype="F16")),
-    "gemma2-swa": (
-        "gemma2",
-        dict(n_layer=6, n_embd=256, n_head=4, n_head_kv=2, n_ff=512, n_vocab=2000, sliding_window=256, wtype="F16"),
-    ),
-    "llama-moe": (
-        "llama",
-        dict(n_layer=4, n_embd=256, n_head=4, n_head_kv=2, n_ff=256, n_vocab=2000, n_expert=4, n_expert_used=2,
-             wtype="Q8_0"),
-    ),
-}  # fmt: skip
+MODELS = MEMORY_MODELS_SMALL  # GQA, a large vocabulary, SWA layers, experts: what changes memory
 
 
 def s(ctx: int, ubatch: int, fa: str, k: str = "f16", v: str = "f16", np: int = 1, unified: bool = True) -> Settings:
