@@ -129,6 +129,9 @@ class SpeedTerms:
     host_share: float  # share of the repeating layers on the host
     host_layers: int  # repeating layers on the host
     host_prompt_on_cpu: bool  # ubatch too small for op offload: host layers computed by the CPU
+    # share of the layer bytes by quant family, from the real tensor types when the header is known: a Q2_K file
+    # keeps ffn_down in Q4_0 when n_ff is not a multiple of 256, and that part reads at Q4_0's speed
+    family_shares: tuple[tuple[str, float], ...] = ()
 
 
 def quant_family(quant: str) -> str:
@@ -230,6 +233,7 @@ def speed_terms(
         offload_gpu=offload_gpu,
         host_share=cpu_layers / total_layers,
         host_layers=cpu_layers,
+        family_shares=_family_shares(facts),
         host_prompt_on_cpu=on_cpu,
     )
 
@@ -237,8 +241,9 @@ def speed_terms(
 def generation_seconds(terms: SpeedTerms, c: SpeedConstants) -> float:
     """Seconds per generated token."""
     t = 0.0
+    shares = terms.family_shares or ((terms.family, 1.0),)
     for g in terms.gpus:
-        t += g.weight_bytes / (c.eta(g.generation, terms.family) * g.bandwidth)
+        t += sum(g.weight_bytes * share / (c.eta(g.generation, fam) * g.bandwidth) for fam, share in shares)
         t += g.kv_bytes / (c.eta(g.generation, "float") * g.bandwidth)  # the KV cache is f16/q8_0 rows
     if terms.host_bytes:
         ram = terms.host_bytes / (c.eta_base["cpu"] * terms.host_bandwidth)
@@ -321,6 +326,24 @@ def disk_seconds_per_token(facts: ModelFacts, host_capacity: int, disk_gbs: floa
     uncached = max(0.0, active_bytes - max(0, host_capacity) * 0.9)
     bandwidth = (disk_gbs or 0.5) * GB  # 0.5 GB/s: a SATA SSD's sequential read (conservative default)
     return uncached / bandwidth
+
+
+def _family_shares(facts: ModelFacts) -> tuple[tuple[str, float], ...]:
+    """Bytes of the repeating layers by quant family of their real tensor types (empty for catalog facts, which
+    carry no tensor list: the file type's family then stands for all of them). Norms and biases (F32) are
+    ignored: they are a rounding error of the bytes."""
+    cached = facts._derived.get("family_shares")
+    if cached is not None:
+        return cached
+    totals: dict[str, int] = {}
+    for t in facts.tensors:
+        if t.name.startswith("blk.") and t.ggml_type != "F32":
+            fam = quant_family(t.ggml_type)
+            totals[fam] = totals.get(fam, 0) + t.n_bytes
+    whole = sum(totals.values())
+    shares = tuple(sorted((fam, n / whole) for fam, n in totals.items())) if whole else ()
+    facts._derived["family_shares"] = shares
+    return shares
 
 
 def _active_fraction(facts: ModelFacts) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,15 @@ def test_every_calibration_row_names_its_source() -> None:
     rows = load_rows()
     assert len(rows) >= 50
     assert all(len(r.source) > 20 for r in rows)
+
+
+def test_real_headers_read_each_tensor_at_its_own_quant_speed(smollm2_path: Path) -> None:
+    """A file's tensors need not share its type (a Q2_K file keeps ffn_down in Q4_0 when n_ff is not 256-aligned):
+    with a real header the generation estimate weighs each quant family by its share of the layer bytes."""
+    from planner.estimate.speed import _family_shares
+    from planner.models.gguf_header import facts_from_headers, read_local
+
+    facts = facts_from_headers([read_local(smollm2_path)], source="s", files=["s"])
+    shares = dict(_family_shares(facts))
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares == {"legacy": pytest.approx(1.0)}  # SmolLM2's block tensors are all Q4_1
