@@ -132,4 +132,6 @@ def llama_cpp_python_args(
         ignored.append(f"n_cpu_moe={s.n_cpu_moe} (no such option in llama-cpp-python's server)")
     if s.swa_full:
         ignored.append("swa_full (no such option in llama-cpp-python's server)")
+    if s.gpu_off:
+        ignored.append("gpu_off (llama-cpp-python cannot keep off a GPU: start it with CUDA_VISIBLE_DEVICES='')")
     return args, ignored

@@ -237,17 +237,19 @@ FLAG_FOR = {  # every Settings knob and the llama-server flag that carries it
     "mmap": "--load-mode",
     "swa_full": "--swa-full",
     "split_mode": "--split-mode",
+    "gpu_off": "--device",
 }
 
 
 def test_every_settings_knob_becomes_a_llama_server_flag():
     assert set(FLAG_FOR) == set(Settings.model_fields), "a new Settings field needs a llama-server flag"
-    s = Settings(tensor_split=[3, 1], swa_full=True, n_cpu_moe=4, mmap=False, kv_unified=True)
+    s = Settings(tensor_split=[3, 1], swa_full=True, n_cpu_moe=4, mmap=False, kv_unified=True, gpu_off=True)
     args = llama_server_args(s, model_path="/m.gguf", alias="m", host="127.0.0.1", port=8080)
     for flag in FLAG_FOR.values():
         assert flag in args
     assert args[args.index("--tensor-split") + 1] == "3,1"
     assert args[args.index("--load-mode") + 1] == "none"
+    assert args[args.index("--device") + 1] == "none"
     assert "--api-key" not in args
     old = llama_server_args(s, model_path="/m.gguf", alias="m", host="h", port=1, llama_build=9000)
     assert "--no-mmap" in old and "--load-mode" not in old
