@@ -68,6 +68,35 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 90) -> bool:
     return False
 
 
+def _post(port: int, path: str, payload: dict, timeout: float = 120) -> dict:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def run_prompt(port: int, tokens: int, record: dict) -> None:
+    """Send a prompt of about `tokens` tokens (sized with the server's own tokenizer) and record its timings."""
+    try:
+        per_piece = len(_post(port, "/tokenize", {"content": "hello world "})["tokens"]) or 1
+        prompt = "hello world " * max(1, tokens // per_piece)
+        record["timings"] = _post(port, "/completion", {"prompt": prompt, "n_predict": 16}).get("timings", {})
+    except Exception as exc:  # noqa: BLE001 - recorded, not fatal
+        record["completion_error"] = str(exc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def main() -> int:
     server, models, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     out.mkdir(parents=True, exist_ok=True)
@@ -86,24 +115,10 @@ def main() -> int:
         record["load_s"] = round(time.monotonic() - t0, 2)
         if ready:
             record["process_used_mib_idle"] = used_by(proc.pid)
-            body = json.dumps({"prompt": "hello world " * 700, "n_predict": 16}).encode()
-            req = urllib.request.Request(
-                f"http://127.0.0.1:{port}/completion", data=body, headers={"Content-Type": "application/json"}
-            )
-            try:
-                with urllib.request.urlopen(req, timeout=120) as r:
-                    timings = json.loads(r.read()).get("timings", {})
-                    record["timings"] = timings
-            except Exception as exc:  # noqa: BLE001 - recorded, not fatal
-                record["completion_error"] = str(exc)
+            run_prompt(port, 3500, record)
             record["process_used_mib_after_prompt"] = used_by(proc.pid)
             record["gpu_used_after_prompt_mib"] = gpu_used()
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         record["exit_code"] = proc.returncode
         results.append(record)
         print(json.dumps(record), flush=True)

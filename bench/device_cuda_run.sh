@@ -11,17 +11,11 @@ start=$(date +%s)
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 python3 -m planner probe --json > "$OUT/probe.json" 2> "$OUT/probe.err"
 python3 -m planner doctor --json > "$OUT/doctor.json" 2> "$OUT/doctor.err"
-python3 bench/bench_models.py /tmp/models gpu > /tmp/models.txt 2>&1 &
-cmake -S .device/llama.cpp -B /tmp/b -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES=90-real -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-  -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF > /tmp/build.log 2>&1
-timeout 420 cmake --build /tmp/b --target llama-server -j 16 >> /tmp/build.log 2>&1
-rc=$?
-echo "build rc=$rc after $(( $(date +%s) - start )) s"
+. bench/build_cuda_llama_server.sh
+echo "built after $(( $(date +%s) - start )) s"
 tail -c 4000 /tmp/build.log > "$OUT/build-tail.log"
-wait
 cat /tmp/models.txt
-[ $rc -eq 0 ] || exit 0
+[ "$build_rc" -eq 0 ] || exit 0
 /tmp/b/bin/llama-server --version > "$OUT/llama-server-version.txt" 2>&1
 mkdir -p /tmp/runs
 timeout 150 python3 bench/cuda_buffers.py /tmp/b/bin/llama-server /tmp/models /tmp/runs

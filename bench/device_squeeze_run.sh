@@ -6,14 +6,8 @@ cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD
 start=$(date +%s)
-python3 bench/bench_models.py /tmp/models gpu > /tmp/models.txt 2>&1 &
-cmake -S .device/llama.cpp -B /tmp/b -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES=90-real -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-  -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF > /tmp/build.log 2>&1
-timeout 280 cmake --build /tmp/b --target llama-server -j 16 >> /tmp/build.log 2>&1
-rc=$?
-echo "build rc=$rc after $(( $(date +%s) - start )) s"
-wait
-[ $rc -eq 0 ] || { tail -c 3000 /tmp/build.log; exit 0; }
+BUILD_TIMEOUT_S=280 . bench/build_cuda_llama_server.sh
+echo "built after $(( $(date +%s) - start )) s"
+[ "$build_rc" -eq 0 ] || { tail -c 3000 /tmp/build.log; exit 0; }
 timeout 150 python3 bench/squeeze_runs.py /tmp/b/bin/llama-server /tmp/models "$OUT"
 echo "done after $(( $(date +%s) - start )) s"

@@ -14,13 +14,12 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from cuda_buffers import used_by, wait_ready  # noqa: E402
+from cuda_buffers import run_prompt, stop, used_by, wait_ready  # noqa: E402
 
 CASES = [("llama-1b", 4000), ("llama-1b", 2600), ("qwen2-vocab", 2000), ("llama-1b", 1800)]
 
@@ -67,23 +66,12 @@ def main() -> int:
             proc = subprocess.Popen([str(server), *args, "-lv", "4"], stdout=log, stderr=subprocess.STDOUT)
         record["ready"] = wait_ready(port, proc, timeout=60)
         if record["ready"]:
-            n_prompt = max(16, int(plan["settings"]["ctx_size"] * 0.8 / 2) - 64)
-            body = json.dumps({"prompt": "hello world " * n_prompt, "n_predict": 16}).encode()
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/completion", data=body,
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
-            try:
-                with urllib.request.urlopen(req, timeout=120) as r:
-                    record["timings"] = json.loads(r.read()).get("timings", {})
-            except Exception as exc:  # noqa: BLE001 - recorded
-                record["completion_error"] = str(exc)
+            # fill most of the planned context: the compute pool grows with what is processed
+            run_prompt(port, int(plan["settings"]["ctx_size"] * 0.8), record)
             record["process_used_mib"] = used_by(proc.pid)
             record["free_after_prompt_mib"] = free_mib()
             record["alive_after_prompt"] = proc.poll() is None
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         hold.terminate()
         hold.wait()
         print(json.dumps(record), flush=True)
