@@ -128,7 +128,3 @@ class Hardware(BaseModel):
     driver: DriverStatus = Field(default_factory=DriverStatus)
     source: str = "probe"  # probe | what-if | file
     warnings: list[str] = Field(default_factory=list)
-
-    @property
-    def has_gpu(self) -> bool:
-        return bool(self.gpus)

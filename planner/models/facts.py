@@ -99,10 +99,6 @@ class ModelFacts(BaseModel):
     def is_moe(self) -> bool:
         return self.n_expert > 0
 
-    @property
-    def n_head_kv_max(self) -> int:
-        return max(self.n_head_kv) if isinstance(self.n_head_kv, list) else self.n_head_kv
-
     # --- byte layout -----------------------------------------------------------------------------
     def derive_layout(self) -> ModelFacts:
         """Fill layer/input/output byte totals from the tensor list (no-op for catalog entries)."""
