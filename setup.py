@@ -1,7 +1,7 @@
 """Ship the top-level data folders (hardware_db/, templates/) inside the wheel as planner/_data/.
 
 The design card keeps data at the top of the checkout; an installed wheel must still find it, so the build copies
-both folders into the package. planner.paths looks in the package first, then in the checkout.
+both folders into the package. planner.data.paths looks in the package first, then in the checkout.
 """
 
 import shutil

@@ -20,11 +20,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_models import GPU, make  # noqa: E402
 
-from planner.estimate.memory import estimate_memory  # noqa: E402
-from planner.estimate.speed import estimate_speed  # noqa: E402
+from planner.core.memory import estimate_memory  # noqa: E402
+from planner.core.speed import estimate_speed  # noqa: E402
 from planner.hardware.host import probe_cpu  # noqa: E402
 from planner.models.gguf_header import facts_from_headers, read_local  # noqa: E402
-from planner.plan import Settings  # noqa: E402
+from planner.types.plan import Settings  # noqa: E402
 
 SMOLLM2 = ROOT / "tests" / "fixtures" / "cache" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 

@@ -21,10 +21,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from planner.estimate.calibration import Case, Row, build_case, load_rows, terms_for
-from planner.estimate.memory import estimate_memory
-from planner.estimate.speed import DEFAULT_CONSTANTS, generation_seconds
-from planner.hardware.db import match_gpu
+from planner.core.memory import estimate_memory
+from planner.core.speed import DEFAULT_CONSTANTS, generation_seconds
+from planner.data.calibration import Case, Row, build_case, load_rows, terms_for
+from planner.data.gpus import match_gpu
 
 MIB = 1 << 20
 GIB = 1 << 30

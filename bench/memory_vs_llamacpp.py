@@ -28,12 +28,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_models import SMALL, make  # noqa: E402
 
-from planner.estimate.llamacpp_log import parse_buffers  # noqa: E402
-from planner.estimate.memory import estimate_memory  # noqa: E402
-from planner.hardware.profile import Gpu  # noqa: E402
-from planner.models.facts import ModelFacts  # noqa: E402
+from planner.core.llamacpp_log import parse_buffers  # noqa: E402
+from planner.core.memory import estimate_memory  # noqa: E402
 from planner.models.gguf_header import facts_from_headers, read_local  # noqa: E402
-from planner.plan import Settings  # noqa: E402
+from planner.types.hardware import Gpu  # noqa: E402
+from planner.types.model import ModelFacts  # noqa: E402
+from planner.types.plan import Settings  # noqa: E402
 
 MiB = 1024 * 1024
 SMOLLM2 = ROOT / "tests" / "fixtures" / "cache" / "SmolLM2-135M-Instruct.Q4_1.gguf"

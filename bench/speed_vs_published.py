@@ -21,8 +21,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from planner.estimate.calibration import Case, build_case, load_rows, terms_for
-from planner.estimate.speed import (
+from planner.core.speed import (
     BAND,
     DEFAULT_CONSTANTS,
     SpeedConstants,
@@ -30,6 +29,7 @@ from planner.estimate.speed import (
     generation_seconds,
     prompt_seconds,
 )
+from planner.data.calibration import Case, build_case, load_rows, terms_for
 
 STORY_ID = "tesla-p4-qwen1-5-14b-chat-q2-k-2024-03-story"
 # Prompt speed of Ampere+ builds before May 2024 was lower (RTX 3090 Q4_0 pp512 3408 in Jan 2024 vs 5175 in 2025,
@@ -291,7 +291,7 @@ def leave_one_out(points: list[Point], start: SpeedConstants) -> dict[str, list[
 
 
 def print_constants(c: SpeedConstants, extra: dict[str, float]) -> None:
-    print("\nfitted constants (put into planner/estimate/speed.py):")
+    print("\nfitted constants (put into planner/core/speed.py):")
     for table, params in (("tg", TG_PARAMS), ("pp", PP_PARAMS)):
         for p in params:
             print(f"  {table} {p[0]}[{p[1]}] = {get(c, extra, p):.4g}")

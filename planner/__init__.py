@@ -1,3 +1,111 @@
-"""planner: plan, deploy and diagnose local LLM serving with llama.cpp."""
+"""planner: plan, deploy and diagnose local LLM serving with llama.cpp.
+
+    import planner
+    hw = planner.what_if(gpus=["Tesla P4"], ram="8GB", cpu_cores=4)
+    p = planner.plan("qwen1.5-14b-chat", hardware=hw, offline=True)
+    print(p.model.quant, p.settings.n_gpu_layers, p.speed.generation_tokens_per_s)
+
+The names below load on first use, so `import planner` (and the CLI's start-up) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# name -> the module that defines it
+_EXPORTS = {
+    # use cases
+    "probe": "planner.api",
+    "what_if": "planner.api",
+    "plan": "planner.api",
+    "recommend": "planner.api",
+    "doctor": "planner.api",
+    # result types
+    "Plan": "planner.types.plan",
+    "Settings": "planner.types.plan",
+    "MemoryUse": "planner.types.plan",
+    "DeviceMemory": "planner.types.plan",
+    "HostMemory": "planner.types.plan",
+    "Speed": "planner.types.plan",
+    "Quality": "planner.types.plan",
+    "Alternative": "planner.types.plan",
+    "Overrides": "planner.types.plan",
+    "PlanRequest": "planner.types.plan",
+    "Hardware": "planner.types.hardware",
+    "Gpu": "planner.types.hardware",
+    "Cpu": "planner.types.hardware",
+    "ModelFacts": "planner.types.model",
+    "Finding": "planner.types.findings",
+    "Findings": "planner.types.findings",
+    # errors
+    "PlannerError": "planner.errors",
+    "BadInput": "planner.errors",
+    "NothingFits": "planner.errors",
+    "EnvironmentProblem": "planner.errors",
+    "HubUnreachable": "planner.errors",
+}
+
+__all__ = [
+    "__version__",
+    "probe",
+    "what_if",
+    "plan",
+    "recommend",
+    "doctor",
+    "Plan",
+    "Settings",
+    "MemoryUse",
+    "DeviceMemory",
+    "HostMemory",
+    "Speed",
+    "Quality",
+    "Alternative",
+    "Overrides",
+    "PlanRequest",
+    "Hardware",
+    "Gpu",
+    "Cpu",
+    "ModelFacts",
+    "Finding",
+    "Findings",
+    "PlannerError",
+    "BadInput",
+    "NothingFits",
+    "EnvironmentProblem",
+    "HubUnreachable",
+]
+
+if TYPE_CHECKING:
+    from planner.api import doctor, plan, probe, recommend, what_if
+    from planner.errors import BadInput, EnvironmentProblem, HubUnreachable, NothingFits, PlannerError
+    from planner.types.findings import Finding, Findings
+    from planner.types.hardware import Cpu, Gpu, Hardware
+    from planner.types.model import ModelFacts
+    from planner.types.plan import (
+        Alternative,
+        DeviceMemory,
+        HostMemory,
+        MemoryUse,
+        Overrides,
+        Plan,
+        PlanRequest,
+        Quality,
+        Settings,
+        Speed,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'planner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # next time, no lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

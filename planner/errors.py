@@ -1,4 +1,7 @@
-"""The one place where failures become exit codes.
+"""The one place where failures become exit codes, with standard-library bases for library callers.
+
+Bad input is a ValueError, an environment problem an OSError, the hub out of reach a ConnectionError, nothing
+fitting a RuntimeError: `except ValueError` in a caller's code catches planner's bad-input errors too.
 
 Exit codes (documented in the README):
   0  success / a plan fits / doctor found no error
@@ -26,13 +29,26 @@ class PlannerError(Exception):
             self.exit_code = exit_code
 
 
-class BadInput(PlannerError):
+class BadInput(PlannerError, ValueError):
+    """What the user gave cannot be used (unknown GPU, not a GGUF, missing repo, bad option value)."""
+
     exit_code = 2
 
 
-class NothingFits(PlannerError):
+class NothingFits(PlannerError, RuntimeError):
+    """Not even the smallest option fits the hardware."""
+
     exit_code = 3
 
 
-class EnvironmentProblem(PlannerError):
+class EnvironmentProblem(PlannerError, OSError):
+    """The machine or the network is in the way (no access, download failed, a server that would not start)."""
+
     exit_code = 4
+
+    def __str__(self) -> str:  # OSError would print its errno fields; the message is the whole story
+        return self.message
+
+
+class HubUnreachable(EnvironmentProblem, ConnectionError):
+    """The hub could not be reached (no network, DNS, 5xx): callers may fall back to the catalog."""

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType  # noqa: E402
 
-from planner.models.catalog import (  # noqa: E402
+from planner.data.catalog import (  # noqa: E402
     CatalogModel,
     CatalogQuant,
     CatalogShape,

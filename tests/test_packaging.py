@@ -33,7 +33,7 @@ def test_wheel_ships_its_data_and_runs_outside_the_checkout(tmp_path: Path) -> N
     run = tmp_path / "elsewhere"
     run.mkdir()
     where = subprocess.run(
-        [sys.executable, "-c", "import planner, planner.paths as p; print(planner.__file__); print(p.hardware_db())"],
+        [sys.executable, "-c", "import planner, planner.data.paths as p; print(planner.__file__); print(p.hardware_db())"],  # noqa: E501
         cwd=run, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     module_file, data_dir = where.stdout.split()

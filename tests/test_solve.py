@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from planner.api import plan_request as plan_model
 from planner.errors import BadInput
 from planner.hardware.whatif import resolve_hardware
-from planner.plan import Overrides, PlanRequest
-from planner.solve import plan_model
+from planner.types.plan import Overrides, PlanRequest
 
 
 def plan(model: str | None, gpu: list[str] | None, ram: str = "16GB", cores: int = 4, **overrides):  # noqa: ANN003, ANN201
@@ -90,7 +90,7 @@ def test_recommendation_without_a_model_fits_and_says_why() -> None:
 
 
 def test_apple_unified_memory_is_limited_to_the_metal_working_set() -> None:
-    from planner.solve import metal_working_set_share
+    from planner.core.capacity import metal_working_set_share
 
     assert metal_working_set_share(16 * 1024**3) == pytest.approx(10.67e9 / 16e9, abs=0.01)
     assert metal_working_set_share(128 * 1024**3) == pytest.approx(107.52 / 128, abs=0.01)

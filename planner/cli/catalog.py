@@ -12,7 +12,7 @@ from planner.cli.options import JsonOpt
 from planner.errors import BadInput, EnvironmentProblem
 
 if TYPE_CHECKING:
-    from planner.models.catalog import CatalogListing, RefreshResult
+    from planner.data.catalog import CatalogListing, RefreshResult
 
 CatalogDirOpt = Annotated[
     Path | None,
@@ -40,7 +40,7 @@ def check_catalog_dir(folder: Path | None, *, must_exist: bool = True) -> Path |
 
 
 def list_catalog(folder: Path | None) -> CatalogListing:
-    from planner.models.catalog import CatalogListing, CatalogRow, catalog_dir, load_catalog
+    from planner.data.catalog import CatalogListing, CatalogRow, catalog_dir, load_catalog
 
     folder = check_catalog_dir(folder)
 
@@ -64,8 +64,8 @@ def list_catalog(folder: Path | None) -> CatalogListing:
 
 def refresh_entry(repo: str, quants: list[str] | None, folder: Path | None) -> RefreshResult:
     """Read the real headers of `repo` (all quants, or those named) and write its catalog entry atomically."""
-    from planner.models import catalog
-    from planner.models.catalog import RefreshResult
+    from planner.data import catalog
+    from planner.data.catalog import RefreshResult
     from planner.models.sources import HubUnreachable, facts_for, hub_endpoint, resolve_model
 
     folder = check_catalog_dir(folder, must_exist=False) or catalog.catalog_dir()

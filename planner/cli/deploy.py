@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.progress import ProgressColumn, Task
 
-    from planner.deploy.pipeline import DeployOptions
-    from planner.plan import Plan
+    from planner.serving.pipeline import DeployOptions
+    from planner.types.plan import Plan
 
 DEFAULT_OUT = Path("planner-deploy")
 
@@ -118,12 +118,12 @@ def register(app: typer.Typer) -> None:
         """Plan MODEL, download it (resumable, sha256-checked), write run files, and optionally launch it."""
         from rich.console import Console
 
+        from planner.api import plan_request
         from planner.cli.interrupt import raise_on_interrupt
         from planner.cli.plan import build_request, overrides_from_options
-        from planner.deploy.files import check_writable_dir
-        from planner.deploy.pipeline import DeployOptions
-        from planner.render.artifacts import TARGETS, check_alias, check_host
-        from planner.solve import plan_model
+        from planner.rendering.artifacts import TARGETS, check_alias, check_host
+        from planner.serving.files import check_writable_dir
+        from planner.serving.pipeline import DeployOptions
 
         if target not in TARGETS:
             raise BadInput(f"--target {target!r}: choose one of {', '.join(TARGETS)}")
@@ -146,7 +146,7 @@ def register(app: typer.Typer) -> None:
             model, gpu=gpu, ram=ram, cpu_cores=cpu_cores, hardware=hardware, runtime=runtime, margin=margin,
             offline=offline, overrides=overrides, container=True,
         )  # fmt: skip
-        plan = plan_model(request)
+        plan = plan_request(request)
         if not plan.fits:
             raise NothingFits(f"{model} does not fit this hardware; `planner plan {model}` shows the alternatives")
         opts = DeployOptions(
@@ -168,7 +168,7 @@ def register(app: typer.Typer) -> None:
         """Stop the server that `planner deploy --launch --detach` left running."""
         import json
 
-        from planner.deploy.launch import stop_deployment
+        from planner.serving.launch import stop_deployment
 
         state, message = stop_deployment(out_dir.expanduser().resolve(), timeout_s=timeout)
         if json_output:
@@ -193,8 +193,8 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import Progress
 
-        from planner.deploy.bench import check_url, run_bench
-        from planner.deploy.show import show_bench
+        from planner.serving.bench import check_url, run_bench
+        from planner.serving.show import show_bench
 
         check_url(url)  # before the progress display starts, so a typo is the only thing printed
         if api_key_file is not None:
@@ -226,8 +226,8 @@ def run_deploy(plan: Plan, opts: DeployOptions, *, json_output: bool, console: C
         TransferSpeedColumn,
     )
 
-    from planner.deploy.pipeline import deploy, serve_until_interrupted, stop_now
-    from planner.deploy.show import show_deploy
+    from planner.serving.pipeline import deploy, serve_until_interrupted, stop_now
+    from planner.serving.show import show_deploy
 
     columns = (
         TextColumn("{task.description}"), BarColumn(), _bytes_only(DownloadColumn()),

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from planner.cli.options import CpuCoresOpt, GpuOpt, HardwareOpt, JsonOpt, OfflineOpt, QuantOpt, RamOpt
-
-if TYPE_CHECKING:
-    from planner.doctor import Finding
-    from planner.hardware.profile import Hardware
-    from planner.plan import Plan
 
 EPILOG = """Examples:
 
@@ -42,63 +37,14 @@ def register(app: typer.Typer) -> None:
         json_output: JsonOpt = False,
     ) -> None:
         """Find what would stop a model from running well here (driver, image, GPU state, docker, RAM, disk)."""
-        from planner.doctor import run_checks
-        from planner.hardware.whatif import resolve_hardware
+        import planner
 
-        hw = resolve_hardware(gpu, ram, cpu_cores, hardware)
-        plan, extra = None, []
-        if model is not None:
-            plan, extra = _plan_for(model, hw, quant, offline)
-        findings = run_checks(hw, plan, model=model, model_on_disk=_on_disk(plan))
-        if extra:
-            findings.findings[:0] = extra
+        hw = planner.what_if(gpu, ram, cpu_cores, hardware_file=hardware, container=True)
+        findings = planner.doctor(model, hardware=hw, quant=quant, offline=offline)
         if json_output:
             print(findings.model_dump_json(indent=2))
         else:
-            from planner.doctor.render import show_findings
+            from planner.checks.render import show_findings
 
             show_findings(findings, verbose=verbose)
         raise typer.Exit(findings.exit_code)
-
-
-def _on_disk(plan: Plan | None) -> bool:
-    """True when every file of the planned model is already a local file (a path, or the download cache)."""
-    from pathlib import Path
-
-    files = plan.model.get("files") if plan is not None else None
-    return bool(files) and all(Path(str(name)).is_file() for name in files)
-
-
-def _plan_for(model: str, hw: Hardware, quant: str | None, offline: bool) -> tuple[Plan | None, list[Finding]]:
-    """Plan MODEL on this hardware; a model that fits nowhere is a finding, not a crash."""
-    from planner.doctor import Finding
-    from planner.errors import NothingFits
-    from planner.plan import Overrides, PlanRequest
-    from planner.solve import plan_model
-
-    request = PlanRequest(model=model, hardware=hw, overrides=Overrides(quant=quant), offline=offline)
-    try:
-        plan = plan_model(request)
-    except NothingFits as err:
-        return None, [
-            Finding(
-                id="plan-nothing-fits",
-                severity="error",
-                title=f"{model} does not fit this hardware in any configuration",
-                detail=err.message,
-                fix="Try a smaller model or quant (`planner plan` recommends one), or more RAM/VRAM.",
-                commands=["planner plan"],
-            )
-        ]
-    if plan.fits:
-        return plan, []
-    return plan, [
-        Finding(
-            id="plan-does-not-fit",
-            severity="error",
-            title=f"{model} does not fit: {plan.where}",
-            detail="; ".join(plan.reasons + plan.warnings),
-            fix="See `planner plan MODEL` for the alternatives.",
-            commands=[f"planner plan {model}"],
-        )
-    ]

@@ -14,7 +14,7 @@ from planner.cli.options import JsonOpt
 from planner.errors import BadInput
 
 if TYPE_CHECKING:
-    from planner.hardware.db import GpuSpec
+    from planner.data.gpus import GpuSpec
 
 EPILOG = """Examples:
 
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         json_output: JsonOpt = False,
     ) -> None:
         """List the GPUs and accelerators planner knows: memory, bandwidth, FP16/BF16, compute capability."""
-        from planner.hardware.db import GpuList, closest_names, search_gpus
+        from planner.data.gpus import GpuList, closest_names, search_gpus
 
         text = " ".join(query or []).strip()
         found = GpuList(search_gpus(text or None))

@@ -32,7 +32,7 @@ from planner.cli.options import (
 from planner.errors import BadInput, NothingFits
 
 if TYPE_CHECKING:
-    from planner.plan import Overrides, PlanRequest
+    from planner.types.plan import Overrides, PlanRequest
 
 EPILOG = """Examples:
 
@@ -64,7 +64,7 @@ def overrides_from_options(
     threads: int | None = None,
 ) -> Overrides:
     """Validate the override options (one clear line for a bad value) into Overrides."""
-    from planner.plan import Overrides
+    from planner.types.plan import Overrides
 
     for name, value in (("--cache-type-k", cache_type_k), ("--cache-type-v", cache_type_v)):
         if value is not None and value.lower() not in KV_TYPES:
@@ -111,7 +111,7 @@ def build_request(
     container: bool = False,
 ) -> PlanRequest:
     from planner.hardware.whatif import parse_size, resolve_hardware
-    from planner.plan import PlanRequest
+    from planner.types.plan import PlanRequest
 
     if runtime not in ("llama-server", "llama-cpp-python"):
         raise BadInput(f"--runtime {runtime!r}: expected llama-server or llama-cpp-python")
@@ -157,7 +157,7 @@ def register(app: typer.Typer) -> None:
         json_output: JsonOpt = False,
     ) -> None:
         """Plan how to run MODEL (or the best catalog model) on this machine or on what-if hardware."""
-        from planner.solve import plan_model
+        from planner.api import plan_request
 
         overrides = overrides_from_options(
             quant=quant,
@@ -184,11 +184,11 @@ def register(app: typer.Typer) -> None:
             offline=offline,
             overrides=overrides,
         )
-        result = plan_model(request)
+        result = plan_request(request)
         if json_output:
             print(result.model_dump_json(indent=2))
         else:
-            from planner.render.console import show_plan
+            from planner.rendering.console import show_plan
 
             show_plan(result)
         if not result.fits:  # the plan (stdout) says why; stderr gets the one line every failure gets

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from planner.cli.options import JsonOpt
-from planner.hardware.profile import Gpu, Hardware
+from planner.types.hardware import Gpu, Hardware
 
 EPILOG = """Examples:
 

@@ -10,8 +10,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from planner.hardware.profile import Gpu
 from planner.hardware.sysfs import read_int, read_text
+from planner.types.hardware import Gpu
 
 DRM = Path("/sys/class/drm")
 KFD_NODES = Path("/sys/class/kfd/kfd/topology/nodes")

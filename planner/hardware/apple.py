@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 
 from planner.hardware.host import sysctl
-from planner.hardware.profile import Gpu
+from planner.types.hardware import Gpu
 
 
 def probe_apple() -> list[Gpu]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from planner.hardware.profile import Container, Cpu, Disk, Memory
+from planner.types.hardware import Container, Cpu, Disk, Memory
 
 CPUINFO = Path("/proc/cpuinfo")
 OS_RELEASE = Path("/etc/os-release")

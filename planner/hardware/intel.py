@@ -11,8 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from planner.hardware.profile import Gpu
 from planner.hardware.sysfs import read_int, read_text
+from planner.types.hardware import Gpu
 
 PCI_DEVICES = Path("/sys/bus/pci/devices")
 INTEGRATED_SLOT = "00:02.0"  # where Intel puts its integrated GPU on every platform since Sandy Bridge

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from planner.hardware.profile import DriverStatus, Gpu, GpuProcess
+from planner.types.hardware import DriverStatus, Gpu, GpuProcess
 
 T = TypeVar("T")
 
@@ -243,7 +243,7 @@ def _process_name(pynvml: Any, pid: int) -> str:
 def _enrich(gpu: Gpu) -> tuple[Gpu, str | None]:
     """Fill what NVML does not say (bandwidth, fp16 speed ...) from the hardware database."""
     try:
-        from planner.hardware.db import enrich_gpu
+        from planner.data.gpus import enrich_gpu
     except ImportError:
         return gpu, None
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from planner.errors import BadInput, EnvironmentProblem
 from planner.hardware import amd, apple, host, intel, nvidia
-from planner.hardware.profile import Container, Hardware
+from planner.types.hardware import Container, Hardware
 
 
 def probe_hardware(models_dir: Path | None = None, *, gpus: bool = True, container: bool = True) -> Hardware:

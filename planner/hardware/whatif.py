@@ -12,9 +12,9 @@ from pathlib import Path
 
 from pydantic import ByteSize, TypeAdapter, ValidationError
 
+from planner.data.gpus import GpuSpec, closest_names, gpu_from_spec, match_gpu
 from planner.errors import BadInput
-from planner.hardware.db import GpuSpec, closest_names, gpu_from_spec, match_gpu
-from planner.hardware.profile import Hardware, Memory
+from planner.types.hardware import Hardware, Memory
 
 _SIZE = TypeAdapter(ByteSize)
 _CPU_ONLY = {"none", "cpu", "no", "0"}

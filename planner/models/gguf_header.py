@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from planner.errors import BadInput
-from planner.models.facts import ModelFacts, TensorInfo
+from planner.types.model import ModelFacts, TensorInfo
 
 GGUF_MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -409,7 +409,7 @@ def _read_tensor_info(src: _Source) -> tuple[str, list[int], int, int]:
 def _tensor(
     name: str, tname: str, dims: list[int], type_id: int, rel_offset: int, data_offset: int, alignment: int
 ) -> TensorInfo:
-    from planner.models.ggml_tables import constants
+    from planner.types.ggml import constants
 
     GGML_QUANT_SIZES, GGMLQuantizationType = constants().GGML_QUANT_SIZES, constants().GGMLQuantizationType  # noqa: N806
 
@@ -573,7 +573,7 @@ def facts_from_headers(
 
 def file_type_name(file_type: int) -> str | None:
     """llama.cpp's name for a general.file_type value (LlamaFileType.MOSTLY_Q4_K_M -> "Q4_K_M")."""
-    from planner.models.ggml_tables import constants
+    from planner.types.ggml import constants
 
     LlamaFileType = constants().LlamaFileType  # noqa: N806
 

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from planner.errors import BadInput, EnvironmentProblem
+from planner.errors import BadInput, EnvironmentProblem, HubUnreachable
 
 if TYPE_CHECKING:
-    from planner.models.catalog import CatalogModel
-    from planner.models.facts import ModelFacts
+    from planner.data.catalog import CatalogModel
+    from planner.types.model import ModelFacts
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 HEADER_BLOCK_BYTES = 1 << 20  # remote reads come in blocks this big: a header takes a few of them
@@ -136,7 +136,7 @@ def _is_imatrix(name: str) -> bool:
 
 def quant_label(name: str) -> str:
     """The quant a GGUF file name states (Q4_K_M), or its stem when it states none."""
-    from planner.models.quants import quant_from_filename
+    from planner.data.quants import quant_from_filename
 
     stem_name = Path(name).name
     m = _SPLIT_RE.match(stem_name)
@@ -228,10 +228,6 @@ def _is_network_error(exc: Exception) -> bool:
     except ImportError:  # pragma: no cover - older huggingface_hub
         import httpx  # type: ignore[no-redef]
     return isinstance(exc, httpx.TransportError | OSError | TimeoutError)
-
-
-class HubUnreachable(EnvironmentProblem):
-    """The hub could not be reached (no network, DNS, 5xx): callers may fall back to the catalog."""
 
 
 def list_repo_ggufs(repo: str, token: str | None = None, *, revision: str | None = None) -> RepoListing:
@@ -364,7 +360,7 @@ def resolve_model(source: str, *, offline: bool = False, quant: str | None = Non
     if local.exists() or looks_local:
         return _resolve_local(text, local, quant)
 
-    from planner.models import catalog
+    from planner.data import catalog
 
     remote = _parse_remote(text)
     entry = catalog.find(text)
@@ -490,7 +486,7 @@ def _resolve_local(source: str, path: Path, quant: str | None) -> ResolvedModel:
 
 def facts_for(resolved: ResolvedModel, quant: str | None = None) -> ModelFacts:
     """ModelFacts for one candidate: its real header (local or remote), else the catalog entry."""
-    from planner.models import catalog
+    from planner.data import catalog
 
     choice = resolved.choice(quant)
     if resolved.kind == "catalog":

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from planner.hardware.profile import Cpu, Gpu, Hardware, Memory
-from planner.plan import DeviceMemory, HostMemory, MemoryUse, Plan, Settings, Speed
+from planner.types.hardware import Cpu, Gpu, Hardware, Memory
+from planner.types.plan import DeviceMemory, HostMemory, MemoryUse, Plan, Settings, Speed
 
 GIB = 2**30
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from localhub import LocalHub, local_hub  # noqa: F401 - the fixture
 
-from planner.deploy.download import ensure_model
 from planner.errors import BadInput, EnvironmentProblem
+from planner.serving.download import ensure_model
 
 REPO = "bartowski/SmolLM2-135M-Instruct-GGUF"
 FILE = "SmolLM2-135M-Instruct-Q4_1.gguf"

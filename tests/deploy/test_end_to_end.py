@@ -14,10 +14,10 @@ import psutil
 import pytest
 from localhub import LocalHub, local_hub  # noqa: F401 - the fixture
 
-from planner.deploy.bench import run_bench
-from planner.deploy.launch import stop_deployment
-from planner.deploy.pipeline import DeployOptions, deploy
-from planner.deploy.state import load_state
+from planner.serving.bench import run_bench
+from planner.serving.launch import stop_deployment
+from planner.serving.pipeline import DeployOptions, deploy
+from planner.serving.state import load_state
 
 from .conftest import make_plan
 

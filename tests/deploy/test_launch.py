@@ -13,10 +13,10 @@ import numpy as np
 import psutil
 import pytest
 
-from planner.deploy.bench import percentile
-from planner.deploy.launch import check_port_free, docker_engine, stop_deployment
-from planner.deploy.state import DeployState, load_state, save_state
 from planner.errors import BadInput, EnvironmentProblem
+from planner.serving.bench import percentile
+from planner.serving.launch import check_port_free, docker_engine, stop_deployment
+from planner.serving.state import DeployState, load_state, save_state
 
 from .conftest import make_plan
 

@@ -22,13 +22,13 @@ import psutil
 import pytest
 from llamaserver import free_port, listening, llama_server_bin, running_server  # noqa: F401 - the fixture
 
-from planner.deploy.launch import llama_server_build
-from planner.deploy.pipeline import expected_slot_ctx
-from planner.deploy.server_args import llama_server_args
+from planner.api import plan_request as plan_model
+from planner.core.argv import llama_server_args
 from planner.hardware.whatif import resolve_hardware
 from planner.models.gguf_header import read_local
-from planner.plan import Overrides, Plan, PlanRequest, Settings
-from planner.solve import plan_model
+from planner.serving.launch import llama_server_build
+from planner.serving.pipeline import expected_slot_ctx
+from planner.types.plan import Overrides, Plan, PlanRequest, Settings
 
 pytestmark = pytest.mark.slow
 

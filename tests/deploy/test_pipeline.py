@@ -8,8 +8,8 @@ from pathlib import Path
 from localhub import LocalHub, local_hub  # noqa: F401 - the fixture
 from rich.console import Console
 
-from planner.deploy.pipeline import DeployOptions, deploy
-from planner.deploy.show import show_deploy
+from planner.serving.pipeline import DeployOptions, deploy
+from planner.serving.show import show_deploy
 
 from .conftest import TESLA_P4, make_plan
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from planner.deploy.server_args import llama_cpp_python_args, llama_server_args
+from planner.core.argv import llama_cpp_python_args, llama_server_args
 from planner.errors import BadInput
-from planner.hardware.profile import Gpu
-from planner.plan import Plan, Settings
-from planner.render.artifacts import render_artifacts
+from planner.rendering.artifacts import render_artifacts
+from planner.types.hardware import Gpu
+from planner.types.plan import Plan, Settings
 
 from .conftest import TESLA_P4, make_plan
 

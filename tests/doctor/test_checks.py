@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from hardware.fake_pynvml import build_fake_pynvml, probed_hardware
 
-from planner.doctor import Finding, Findings, run_checks
+from planner.checks import Finding, Findings, run_checks
 from planner.hardware.nvidia import probe_nvidia
-from planner.hardware.profile import Container, Cpu, Disk, Gpu, Hardware, Memory
-from planner.plan import DeviceMemory, HostMemory, MemoryUse, Plan, Settings, Speed
+from planner.types.hardware import Container, Cpu, Disk, Gpu, Hardware, Memory
+from planner.types.plan import DeviceMemory, HostMemory, MemoryUse, Plan, Settings, Speed
 
 GiB = 1024**3
 MiB = 1024**2

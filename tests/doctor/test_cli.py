@@ -10,9 +10,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from planner.checks import Findings
 from planner.cli.app import app
-from planner.doctor import Findings
-from planner.hardware.profile import Gpu, Hardware, Memory
+from planner.types.hardware import Gpu, Hardware, Memory
 
 REPO = Path(__file__).resolve().parents[2]
 GiB = 1024**3

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from planner.doctor import run_checks
-from planner.hardware.profile import Hardware
+from planner.checks import run_checks
+from planner.types.hardware import Hardware
 
 PROBE = Path(__file__).resolve().parent.parent / "fixtures" / "probe-h200.json"
 

@@ -15,12 +15,12 @@ import pytest
 from ggufgen import MEMORY_MODELS_SMALL, write_model
 from llamaserver import free_port, llama_server_bin, running_server  # noqa: F401 - the fixture
 
-from planner.deploy.launch import llama_server_build
-from planner.deploy.server_args import llama_server_args
-from planner.estimate.llamacpp_log import parse_buffers
-from planner.estimate.memory import estimate_memory
+from planner.core.argv import llama_server_args
+from planner.core.llamacpp_log import parse_buffers
+from planner.core.memory import estimate_memory
 from planner.models.gguf_header import facts_from_headers, read_local
-from planner.plan import Settings
+from planner.serving.launch import llama_server_build
+from planner.types.plan import Settings
 
 pytestmark = pytest.mark.slow
 

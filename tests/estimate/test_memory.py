@@ -10,18 +10,18 @@ from pathlib import Path
 import pytest
 from ggufgen import write_model
 
-from planner.estimate.llamacpp_log import offloaded_layers, parse_buffers
-from planner.estimate.memory import (
+from planner.core.llamacpp_log import offloaded_layers, parse_buffers
+from planner.core.memory import (
     estimate_memory,
     geometry,
     kv_bytes_per_token,
     place_units,
     swa_cells,
 )
-from planner.hardware.profile import Gpu
-from planner.models.facts import ModelFacts
 from planner.models.gguf_header import facts_from_headers, read_local
-from planner.plan import Settings
+from planner.types.hardware import Gpu
+from planner.types.model import ModelFacts
+from planner.types.plan import Settings
 
 MiB = 1024 * 1024
 H200 = Path(__file__).resolve().parent.parent / "fixtures" / "cuda-buffers" / "h200"

@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from planner.estimate.calibration import build_case, load_rows, terms_for
-from planner.estimate.memory import estimate_memory
-from planner.estimate.speed import (
+from planner.core.memory import estimate_memory
+from planner.core.speed import (
     BAND,
     DEFAULT_CONSTANTS,
     estimate_speed,
     generation_seconds,
     prompt_seconds,
 )
-from planner.hardware.db import gpu_from_spec, match_gpu
-from planner.hardware.profile import Cpu
-from planner.models.catalog import facts_from_catalog, find
-from planner.plan import Settings
+from planner.data.calibration import build_case, load_rows, terms_for
+from planner.data.catalog import facts_from_catalog, find
+from planner.data.gpus import gpu_from_spec, match_gpu
+from planner.types.hardware import Cpu
+from planner.types.plan import Settings
 
 STORY_ID = "tesla-p4-qwen1-5-14b-chat-q2-k-2024-03-story"
 CPU = Cpu(model="8-core desktop", physical_cores=8, logical_cores=16, memory_bandwidth_gbs=51.2)
@@ -106,7 +106,7 @@ def test_every_calibration_row_names_its_source() -> None:
 def test_real_headers_read_each_tensor_at_its_own_quant_speed(smollm2_path: Path) -> None:
     """A file's tensors need not share its type (a Q2_K file keeps ffn_down in Q4_0 when n_ff is not 256-aligned):
     with a real header the generation estimate weighs each quant family by its share of the layer bytes."""
-    from planner.estimate.speed import _family_shares
+    from planner.core.speed import _family_shares
     from planner.models.gguf_header import facts_from_headers, read_local
 
     facts = facts_from_headers([read_local(smollm2_path)], source="s", files=["s"])

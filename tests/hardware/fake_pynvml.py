@@ -20,7 +20,7 @@ from typing import Any
 import pynvml as real_pynvml
 import pytest
 
-from planner.hardware.profile import Hardware
+from planner.types.hardware import Hardware
 
 RECORDINGS = Path(__file__).resolve().parent.parent / "fixtures" / "nvml"
 SHARED_FIXTURES = Path("/work/shared/fixtures/nvidia-smi")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hardware.fake_pynvml import MIB, load_recording, probed_hardware, recording_names
-from planner.hardware.db import (
+from planner.data.gpus import (
     GpuDatabaseError,
     closest_names,
     enrich_gpu,
@@ -17,7 +17,7 @@ from planner.hardware.db import (
     normalize,
     search_gpus,
 )
-from planner.hardware.profile import Gpu
+from planner.types.hardware import Gpu
 
 GIB = 1 << 30
 

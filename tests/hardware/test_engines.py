@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from planner.hardware.engines import (
+from planner.data.engines import (
     driver_cuda_version,
     driver_supports,
     engine_support,
@@ -19,7 +19,7 @@ from planner.hardware.engines import (
     ptx_for,
     server_image_for,
 )
-from planner.hardware.profile import Gpu, Hardware, Memory
+from planner.types.hardware import Gpu, Hardware, Memory
 
 GiB = 1024**3
 CUDA12 = ["50-virtual", "61-virtual", "70-virtual", "75-virtual", "80-virtual", "86-real", "89-real", "90-virtual"]

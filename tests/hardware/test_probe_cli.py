@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from planner.cli.app import app
 from planner.errors import BadInput
-from planner.hardware.profile import Hardware
+from planner.types.hardware import Hardware
 
 REPO = Path(__file__).resolve().parents[2]
 

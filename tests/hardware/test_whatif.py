@@ -8,8 +8,8 @@ import pytest
 
 from hardware.fake_pynvml import MIB, install_fake_nvml
 from planner.errors import BadInput
-from planner.hardware.profile import Cpu, Gpu, Hardware, Memory
 from planner.hardware.whatif import apply_what_if, parse_gpu_arg, parse_size, resolve_hardware
+from planner.types.hardware import Cpu, Gpu, Hardware, Memory
 
 GIB = 1 << 30
 

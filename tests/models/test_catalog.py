@@ -10,8 +10,8 @@ from hub_repos import SMOLLM2_REPO, TINY_REPO, HubModels
 from typer.testing import CliRunner
 
 from planner.cli.app import app
+from planner.data import catalog
 from planner.errors import BadInput
-from planner.models import catalog
 from planner.models.sources import facts_for, resolve_model
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import gguf
 import pytest
 
-from planner.errors import BadInput
-from planner.models.quants import (
+from planner.data.quants import (
     file_type,
     generic_quality,
     ggml_type,
@@ -16,7 +15,8 @@ from planner.models.quants import (
     quality_for,
     quant_from_filename,
 )
-from planner.plan import Quality
+from planner.errors import BadInput
+from planner.types.plan import Quality
 
 
 def test_every_ggml_type_is_listed() -> None:

@@ -1,0 +1,126 @@
+"""The use cases: each wires the edges (probes, data files, model sources, render, deploy) to the pure core and
+returns one typed result. `import planner` exposes these; the CLI is a skin over them.
+
+Errors have standard-library bases (planner.errors): bad input is a ValueError, an environment problem an
+OSError, the hub unreachable a ConnectionError, nothing fits a RuntimeError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from planner.types.findings import Findings
+from planner.types.hardware import Hardware
+from planner.types.plan import Overrides, Plan, PlanRequest, Runtime
+
+
+def probe(*, models_dir: str | Path | None = None, container: bool = True) -> Hardware:
+    """This machine: GPUs of every vendor (NVML first), CPU, RAM, disk of the model cache, docker."""
+    from planner.hardware.probe import probe_hardware
+
+    return probe_hardware(Path(models_dir) if models_dir is not None else None, container=container)
+
+
+def what_if(
+    gpus: Sequence[str] | None = None,
+    ram: str | None = None,
+    cpu_cores: int | None = None,
+    *,
+    hardware_file: str | Path | None = None,
+    container: bool = False,
+) -> Hardware:
+    """Hardware to plan for: this machine (or a saved profile) with what you name replaced.
+
+    `gpus=["2x RTX 3090"]` replaces the GPUs (`["none"]` for CPU only), `ram="64GB"` the RAM, `cpu_cores=8` the
+    cores; what is not named is probed here (or read from `hardware_file`, saved by `planner probe --save`).
+    """
+    from planner.hardware.whatif import resolve_hardware
+
+    path = Path(hardware_file) if hardware_file is not None else None
+    return resolve_hardware(list(gpus) if gpus is not None else None, ram, cpu_cores, path, container=container)
+
+
+def plan(
+    model: str | None = None,
+    *,
+    hardware: Hardware | None = None,
+    overrides: Overrides | None = None,
+    offline: bool = False,
+    runtime: Runtime = "llama-server",
+    margin_bytes: int | None = None,
+) -> Plan:
+    """How to run `model` (a repo, repo:QUANT, a .gguf path or a catalog alias) on `hardware` (default: probe).
+
+    With no model, the strongest catalog model that runs fluently there. A plan that does not fit comes back with
+    `fits == False` and the reasons; raises ValueError for bad input, planner.errors.NothingFits when not even
+    the smallest file could be placed.
+    """
+    request = PlanRequest(
+        model=model,
+        hardware=hardware if hardware is not None else probe(container=False),
+        runtime=runtime,
+        overrides=overrides or Overrides(),
+        margin_bytes=margin_bytes,
+        offline=offline,
+    )
+    return plan_request(request)
+
+
+def recommend(
+    *,
+    hardware: Hardware | None = None,
+    overrides: Overrides | None = None,
+    runtime: Runtime = "llama-server",
+    margin_bytes: int | None = None,
+) -> Plan:
+    """The strongest catalog model that runs fluently on `hardware`; the runners-up are its alternatives."""
+    return plan(None, hardware=hardware, overrides=overrides, runtime=runtime, margin_bytes=margin_bytes)
+
+
+def plan_request(request: PlanRequest) -> Plan:
+    """plan() for a request built elsewhere (the CLI validates options into one)."""
+    from planner.core.planning import plan_named, plan_recommended
+    from planner.models.candidates import candidates_for, recommended_models
+
+    hw = request.hardware
+    if request.overrides.tensor_split is not None and len(request.overrides.tensor_split) != len(hw.gpus):
+        from planner.errors import BadInput
+
+        raise BadInput(f"--tensor-split has {len(request.overrides.tensor_split)} values for {len(hw.gpus)} GPU(s)")
+    if request.model is None:
+        return plan_recommended(recommended_models(hw), request)
+    candidates, notices = candidates_for(
+        request.model, hw, quant=request.overrides.quant, offline=request.offline, margin_bytes=request.margin_bytes
+    )
+    return plan_named(candidates, request, notices)
+
+
+def doctor(
+    model: str | None = None,
+    *,
+    hardware: Hardware | None = None,
+    quant: str | None = None,
+    offline: bool = False,
+) -> Findings:
+    """What stands between this machine (or `hardware`) and a running model, each finding with its fix.
+
+    With a model, its plan is checked too (RAM, VRAM, disk); a model that fits nowhere is an error finding.
+    """
+    from planner.checks import run_checks
+    from planner.checks.plan_checks import model_on_disk, nothing_fits_finding, plan_findings
+    from planner.errors import NothingFits
+
+    hw = hardware if hardware is not None else probe()
+    planned: Plan | None = None
+    extra = []
+    if model is not None:
+        try:
+            planned = plan(model, hardware=hw, overrides=Overrides(quant=quant), offline=offline)
+        except NothingFits as err:
+            extra = [nothing_fits_finding(model, err.message)]
+        else:
+            extra = plan_findings(model, planned)
+    findings = run_checks(hw, planned, model=model, model_on_disk=model_on_disk(planned))
+    findings.findings[:0] = extra
+    return findings

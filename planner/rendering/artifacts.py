@@ -1,0 +1,335 @@
+"""Render a Plan into files a person can run: compose.yml, a command line, a systemd unit, Kubernetes manifests.
+
+The templates live in templates/ (planner.data.paths.templates()); this module builds their context from the Plan,
+the model files and the image choice, and writes the results without ever clobbering a file the user edited
+(see planner.serving.files).
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+import os
+import re
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from planner.core.argv import build_from_image, llama_cpp_python_args, llama_server_args
+from planner.errors import BadInput
+from planner.serving.files import API_KEY_FILE, ManagedWriter, api_key_for, check_writable_dir, make_dir
+from planner.types.plan import Plan
+
+Target = Literal["compose", "command", "systemd", "k8s"]
+TARGETS: tuple[str, ...] = ("compose", "command", "systemd", "k8s")
+
+ENV_FILE = ".env"  # LLAMA_API_KEY=...: compose env_file and systemd EnvironmentFile
+CONTAINER_MODELS = "/models"
+JIT_CACHE_MAX_BYTES = 4 * 2**30  # CUDA_CACHE_MAXSIZE's documented maximum; the PTX of all kernels is large
+
+
+class Rendered(BaseModel):
+    """What render_artifacts wrote (or left as it was) and how to reach the server it describes."""
+
+    target: str
+    out_dir: str
+    files: list[str] = Field(default_factory=list)
+    backups: list[str] = Field(default_factory=list)
+    api_key_file: str
+    endpoint: str
+    alias: str
+    command: list[str] = Field(default_factory=list)  # the native argv, for the command/systemd targets
+    image: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+def default_alias(plan: Plan) -> str:
+    """A short, stable model id for clients: the GGUF file name without extension, lower case."""
+    name = Path(str(plan.model.get("file") or plan.model.get("repo") or "model")).name
+    name = re.sub(r"(-0+1-of-\d+)?\.gguf$", "", name, flags=re.IGNORECASE)
+    return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-") or "model"
+
+
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+_ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def check_host(host: str) -> str:
+    """--host as llama-server binds it: an IP address or a host name (it also goes into URLs and unit files)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    if len(host) <= 253 and _HOSTNAME.fullmatch(host):
+        return host
+    raise BadInput(f"--host {host!r}: expected an IP address or a host name, e.g. 127.0.0.1, 0.0.0.0 or ::")
+
+
+def check_alias(alias: str) -> str:
+    """--alias names the model for clients and, for systemd, the unit file: keep it to a file-name-safe word."""
+    if not _ALIAS.fullmatch(alias):
+        raise BadInput(
+            f"--alias {alias!r}: use up to 128 letters, digits, '.', '_', '-' or ':', starting with a letter or digit"
+        )
+    return alias
+
+
+def client_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def endpoint_for(host: str, port: int) -> str:
+    host = client_host(host)
+    return f"http://[{host}]:{port}/v1" if ":" in host else f"http://{host}:{port}/v1"
+
+
+def _environment() -> Any:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    from planner.data.paths import templates
+
+    env = Environment(
+        loader=FileSystemLoader(str(templates())),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["q"] = _yaml_string
+    env.filters["shq"] = shlex.quote
+    return env
+
+
+def _yaml_string(value: object) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML), so no value can break the document."""
+    import json
+
+    return json.dumps(str(value))
+
+
+def systemd_quote(arg: str) -> str:
+    """One ExecStart= word: systemd splits on spaces, honours double quotes and expands $ and % specifiers."""
+    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$").replace("%", "%%")
+    return f'"{escaped}"' if re.search(r'[\s"\'\\$%;]', arg) or not arg else escaped
+
+
+def _used_gpus(plan: Plan) -> list[int]:
+    used = [d.index for d in plan.memory.devices if d.layers or d.output_layer or d.weights_bytes]
+    if used:
+        return sorted(set(used))
+    return [g.index for g in plan.hardware.gpus] if plan.settings.n_gpu_layers else []
+
+
+def _hub_urls(plan: Plan, files: list[Path]) -> list[dict[str, str]]:
+    """For the k8s init container: the download URL and sha256 of each hub file (empty for a local model)."""
+    repo = plan.model.get("repo")
+    if not repo:
+        return []
+    from huggingface_hub import hf_hub_url
+
+    from planner.serving.download import file_names, known_sha256
+
+    known = known_sha256(plan.model)
+    revision = str(plan.model.get("revision") or "main")
+    names = file_names(plan.model)
+    out = []
+    for name, path in zip(names, files, strict=False):
+        sha = known.get(name) or _blob_sha(path)
+        out.append({"name": Path(name).name, "url": hf_hub_url(str(repo), name, revision=revision), "sha256": sha})
+    return out
+
+
+def _blob_sha(path: Path) -> str:
+    """In the hub cache a file links to blobs/<sha256> (for LFS files): the name is the checksum."""
+    target = path.resolve().name
+    return target if re.fullmatch(r"[0-9a-f]{64}", target) else ""
+
+
+def render_artifacts(
+    plan: Plan,
+    *,
+    model_files: list[str],
+    out_dir: Path,
+    target: str = "compose",
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    alias: str | None = None,
+    fit: bool = False,
+    force: bool = False,
+    server_binary: str | None = None,
+) -> Rendered:
+    """Render `target` for `plan` into `out_dir`, plus the API key files. Raises BadInput on an edited file."""
+    if target not in TARGETS:
+        raise BadInput(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
+    if not model_files:
+        raise BadInput("no model file to render a deployment for")
+    out_dir = check_writable_dir(out_dir, "--out")
+    make_dir(out_dir)
+    alias = check_alias(alias) if alias is not None else default_alias(plan)
+    writer = ManagedWriter(out_dir, force=force)
+    key = api_key_for(out_dir)
+    rendered = Rendered(
+        target=target, out_dir=str(out_dir), api_key_file=str(out_dir / API_KEY_FILE),
+        endpoint=endpoint_for(host, port), alias=alias,
+    )  # fmt: skip
+    files = [Path(f) for f in model_files]
+    ctx: dict[str, Any] = {
+        "plan": plan,
+        "alias": alias,
+        "host": host,
+        "port": port,
+        "settings": plan.settings,
+        "model_name": plan.model.get("repo") or Path(model_files[0]).name,
+        "quant": plan.model.get("quant", ""),
+        "version": _version(),
+        "api_key_file": str(out_dir / API_KEY_FILE),
+        "env_file": str(out_dir / ENV_FILE),
+    }
+    env = _environment()
+    pending: list[tuple[str, str, int]] = [
+        (API_KEY_FILE, key + "\n", 0o600),
+        (ENV_FILE, f"LLAMA_API_KEY={key}\n", 0o600),
+    ]
+    if target in ("compose", "k8s"):
+        pending += _container_files(plan, env, ctx, rendered, files, fit=fit, key=key)
+    else:
+        key_file = out_dir / API_KEY_FILE if target == "command" else None  # systemd: EnvironmentFile
+        model = files[0].expanduser().absolute()  # absolute, but not resolved: a cache link keeps its name
+        argv = _native_argv(plan, model, alias, host, port, fit, key_file, server_binary, rendered)
+        rendered.command = argv
+        if target == "command":
+            pending.append(("command.sh", _command_script(plan, argv, out_dir), 0o755))
+        else:
+            ctx |= {
+                "exec_start": " ".join(systemd_quote(a) for a in argv),
+                "user": _service_user(),
+                "model_dirs": sorted({str(Path(f).resolve().parent) for f in files} | {str(out_dir)}),
+                "unit_name": f"llama-server-{alias}",
+            }
+            pending.append(
+                (f"llama-server-{alias}.service", env.get_template("llama-server.service.j2").render(ctx), 0o644)
+            )
+    writer.check([name for name, _, _ in pending])
+    for name, content, mode in pending:
+        if name == API_KEY_FILE and (out_dir / name).exists():
+            writer.keep(name)  # the user's key (or the one planner made) stays; never rewritten
+            continue
+        writer.write(name, content, mode)
+    writer.save_manifest()
+    rendered.files = [str(p) for p in writer.written]
+    rendered.backups = [str(p) for p in writer.backups]
+    return rendered
+
+
+def _version() -> str:
+    from planner import __version__
+
+    return __version__
+
+
+def _command_script(plan: Plan, argv: list[str], out_dir: Path) -> str:
+    line = " ".join(shlex.quote(a) for a in argv)
+    if plan.runtime == "llama-cpp-python":
+        key_file = shlex.quote(str(out_dir / API_KEY_FILE))
+        line = f'API_KEY="$(cat {key_file})" exec {line}'
+    else:
+        line = f"exec {line}"
+    what = plan.model.get("repo") or plan.model.get("file") or "a local model"
+    return f"#!/bin/sh\n# Rendered by planner for {what}; `planner deploy` rewrites it.\n{line}\n"
+
+
+def _native_argv(
+    plan: Plan,
+    model: Path,
+    alias: str,
+    host: str,
+    port: int,
+    fit: bool,
+    api_key_file: Path | None,
+    server_binary: str | None,
+    rendered: Rendered,
+) -> list[str]:
+    if plan.runtime == "llama-cpp-python":
+        args, ignored = llama_cpp_python_args(plan.settings, model_path=str(model), alias=alias, host=host, port=port)
+        rendered.notes += [f"llama-cpp-python ignores {item}" for item in ignored]
+        return [sys.executable, "-m", "llama_cpp.server", *args]
+    binary = server_binary or shutil.which("llama-server") or "llama-server"
+    args = llama_server_args(
+        plan.settings, model_path=str(model), alias=alias, host=host, port=port, fit=fit,
+        api_key_file=str(api_key_file) if api_key_file else None, llama_build=_build_number(plan.llama_cpp_build),
+    )  # fmt: skip
+    return [binary, *args]
+
+
+def _build_number(text: str | None) -> int | None:
+    match = re.fullmatch(r"b?(\d+)", text or "")
+    return int(match.group(1)) if match else None
+
+
+def _service_user() -> str | None:
+    user = os.environ.get("SUDO_USER") or getpass.getuser()
+    return None if user == "root" else user
+
+
+def _container_files(
+    plan: Plan,
+    env: Any,
+    ctx: dict[str, Any],
+    rendered: Rendered,
+    files: list[Path],
+    *,
+    fit: bool,
+    key: str,
+) -> list[tuple[str, str, int]]:
+    from planner.data.engines import server_image_for
+
+    image = server_image_for(plan.hardware)
+    rendered.image = image.image
+    rendered.notes += image.reasons
+    if image.jit_warning:
+        rendered.notes.append(image.jit_warning)
+    model_in_container = f"{CONTAINER_MODELS}/{files[0].name}"
+    args = llama_server_args(
+        plan.settings, model_path=model_in_container, alias=ctx["alias"], host="0.0.0.0", port=ctx["port"],
+        fit=fit, llama_build=build_from_image(image.image),
+    )  # fmt: skip
+    vendors = {g.vendor for g in plan.hardware.gpus}
+    gpus = _used_gpus(plan)
+    nvidia = "nvidia" in vendors and image.backend in ("cuda", "vulkan") and bool(gpus)
+    dri = image.backend in ("rocm", "vulkan", "intel") and bool(plan.hardware.gpus)
+    ctx |= {
+        "image": image,
+        "server_args": args,
+        "project": "planner-" + re.sub(r"[^a-z0-9_-]+", "-", ctx["alias"])[:40].strip("-"),
+        "mounts": [{"source": str(f.resolve()), "target": f"{CONTAINER_MODELS}/{f.name}"} for f in files],
+        "nvidia_device_ids": [str(i) for i in gpus] if nvidia else [],
+        "devices": (["/dev/kfd"] if image.backend == "rocm" else []) + (["/dev/dri"] if dri else []),
+        "jit_cache_dir": image.jit_cache_dir if image.jit_warning else None,
+        "jit_cache_max_bytes": JIT_CACHE_MAX_BYTES,
+        "health_url": f"http://localhost:{ctx['port']}/health",
+    }
+    if rendered.target == "compose":
+        return [("compose.yml", env.get_template("compose.yml.j2").render(ctx), 0o644)]
+    size = int(plan.model.get("size_bytes") or sum(f.stat().st_size for f in files if f.exists()))
+    host_mem = plan.memory.host.total_bytes
+    ctx |= {
+        "name": ctx["project"],
+        "gpu_resource": "amd.com/gpu" if image.backend == "rocm" else "nvidia.com/gpu",
+        "gpu_count": len(gpus) if (nvidia or image.backend == "rocm") else 0,
+        "pvc_gib": math.ceil(size / 2**30) + 1,  # the files plus room for the JIT cache and a partial download
+        "memory_request": f"{math.ceil(host_mem / 2**20)}Mi" if host_mem else None,
+        "downloads": _hub_urls(plan, files),
+        "key": key,
+    }
+    return [
+        ("k8s.yaml", env.get_template("k8s.yaml.j2").render(ctx), 0o644),
+        ("k8s-secret.yaml", env.get_template("k8s-secret.yaml.j2").render(ctx), 0o600),
+    ]

@@ -1,0 +1,145 @@
+"""Rich views of a Plan: file, flags, a memory bar per device, speed, reasons, command, alternatives."""
+
+from __future__ import annotations
+
+import shlex
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from planner.types.plan import Plan
+
+GiB = 1024**3
+BAR_WIDTH = 30
+
+
+def gib(n: int) -> str:
+    return f"{n / GiB:.2f} GiB"
+
+
+def memory_bar(parts: list[tuple[str, int, str]], capacity: int) -> Text:
+    """A stacked bar: each (label, bytes, colour) share of `capacity`, then the free rest."""
+    bar = Text()
+    used = 0
+    total = max(capacity, sum(p[1] for p in parts), 1)
+    for _label, size, colour in parts:
+        cells = round(BAR_WIDTH * size / total)
+        bar.append("█" * cells, style=colour)
+        used += cells
+    bar.append("░" * max(0, BAR_WIDTH - used), style="dim")
+    return bar
+
+
+def _device_line(label: str, parts: list[tuple[str, int, str]], capacity: int) -> Text:
+    """One device: its name, a stacked bar with used / capacity, and the parts in words."""
+    used = sum(p[1] for p in parts)
+    line = Text(f"{label}\n", style="bold")
+    line.append("  ")
+    line.append_text(memory_bar(parts, capacity))
+    line.append(f" {gib(used)} / {gib(capacity)}\n", style="red" if used > capacity else "green")
+    line.append("  ")
+    for i, (name, size, colour) in enumerate(p for p in parts if p[1]):
+        line.append(" · " if i else "")
+        line.append(name, style=colour)
+        line.append(f" {gib(size)}")
+    return line
+
+
+def _device_rows(plan: Plan) -> list[Text]:
+    rows = []
+    for dev in plan.memory.devices:
+        parts = [
+            ("weights", dev.weights_bytes, "cyan"),
+            ("KV", dev.kv_cache_bytes, "magenta"),
+            ("compute", dev.compute_bytes, "yellow"),
+            ("runtime", dev.overhead_bytes + dev.mmproj_bytes, "white"),
+        ]
+        layers = f"{dev.layers} layers{' + output' if dev.output_layer else ''}"
+        rows.append(_device_line(f"GPU{dev.index} {dev.name} ({layers})", parts, dev.capacity_bytes))
+    host = plan.memory.host
+    parts = [
+        ("weights" + (" (mmap)" if host.weights_mapped else ""), host.weights_bytes, "cyan"),
+        ("KV", host.kv_cache_bytes, "magenta"),
+        ("compute", host.compute_bytes + host.output_bytes, "yellow"),
+        ("runtime", host.runtime_bytes, "white"),
+    ]
+    rows.append(_device_line("host RAM", parts, host.capacity_bytes))
+    return rows
+
+
+def _alternatives(plan: Plan) -> Table:
+    table = Table(title="Alternatives", header_style="bold", title_justify="left")
+    for col in ("model", "quant", "size", "fits", "where", "-ngl", "ctx", "gen t/s", "quality"):
+        table.add_column(col, justify="right" if col in ("size", "-ngl", "ctx", "gen t/s") else "left")
+    for alt in plan.alternatives[:12]:
+        quality = ""
+        if alt.quality:
+            quality = f"{'PPL' if alt.quality.metric == 'perplexity' else alt.quality.metric} {alt.quality.value:g}"
+        table.add_row(
+            alt.model,
+            alt.quant,
+            f"{alt.size_bytes / 1e9:.2f} GB",
+            "yes" if alt.fits else "no",
+            alt.where,
+            str(alt.n_gpu_layers),
+            str(alt.ctx_size),
+            f"{alt.generation_tokens_per_s:g}" if alt.generation_tokens_per_s else "-",
+            quality,
+        )
+    return table
+
+
+def show_plan(plan: Plan, console: Console | None = None) -> None:
+    console = console or Console()
+    m = plan.model
+    s = plan.settings
+    title = f"{m.get('name') or m['source']} · {m['quant']} · {m['file'] or '(file name from the hub)'}"
+    head = Text()
+    verdict = (
+        ("fits on the GPU", "green")
+        if plan.where == "GPU"
+        else ("fits with part of the model in RAM", "yellow")
+        if plan.where == "GPU+CPU"
+        else ("runs on the CPU", "yellow")
+        if plan.where == "CPU"
+        else ("does not fit", "red")
+    )
+    head.append(f"{verdict[0]}\n", style=f"bold {verdict[1]}")
+    head.append(
+        f"{m['arch']}, {m['n_layer']} layers, {m['n_params'] / 1e9:.2f}B parameters, "
+        f"{m['size_bytes'] / 1e9:.2f} GB, trained context {m['context_length']}\n"
+    )
+    head.append(
+        f"-ngl {s.n_gpu_layers}/{m['n_layer'] + 1} · ctx {s.ctx_size} · batch {s.batch_size}/{s.ubatch_size} · "
+        f"KV {s.cache_type_k}/{s.cache_type_v} · flash-attn {s.flash_attn} · threads {s.threads} · "
+        f"parallel {s.parallel}"
+        + (f" · tensor-split {','.join(f'{x:g}' for x in s.tensor_split)}" if s.tensor_split else "")
+        + (f" · n-cpu-moe {s.n_cpu_moe}" if s.n_cpu_moe else "")
+    )
+    console.print(Panel(head, title=title, title_align="left"))
+    for row in _device_rows(plan):
+        console.print(row)
+    sp = plan.speed
+    console.print(
+        f"\n[bold]speed[/]: prompt ≈ {sp.prompt_tokens_per_s:g} tokens/s "
+        f"({sp.prompt_low:g}–{sp.prompt_high:g}), generation ≈ {sp.generation_tokens_per_s:g} tokens/s "
+        f"({sp.low:g}–{sp.high:g})"
+    )
+    if sp.disk_bound_seconds_per_token:
+        console.print(f"[bold]from disk[/]: about {sp.disk_bound_seconds_per_token:g} s per token (mmap streaming)")
+    console.print(f"[dim]basis: {sp.basis}[/]")
+    if plan.quality:
+        source = plan.quality.source.split(";")[0].split(" (")[0]
+        console.print(f"[bold]quality[/]: {plan.quality.metric} {plan.quality.value:g} ({source})")
+    console.print("\n[bold]why[/]")
+    for reason in plan.reasons:
+        console.print(f"  • {reason}")
+    for warning in plan.warnings:
+        console.print(f"  [yellow]! {warning}[/]")
+    console.print("\n[bold]command[/]")
+    console.print(Text(shlex.join(plan.command)), soft_wrap=True)
+    if plan.alternatives:
+        console.print()
+        console.print(_alternatives(plan))

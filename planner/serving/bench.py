@@ -1,0 +1,163 @@
+"""`planner bench URL`: the deploy verification against any OpenAI-compatible server, plus a concurrency run.
+
+N parallel streams work through M requests; each request is timed on the client (time to first token, total
+latency, generated tokens). Aggregate throughput is all generated tokens over the wall time of the run.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from planner.errors import BadInput
+from planner.serving.verify import PROMPT, Measured, Verification, stream_chat, verify_server
+
+
+class Percentiles(BaseModel):
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+
+
+class RequestResult(BaseModel):
+    ok: bool
+    time_to_first_token_s: float | None = None
+    latency_s: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None
+
+
+class ConcurrencyRun(BaseModel):
+    concurrency: int
+    requests: int
+    succeeded: int
+    failed: int
+    wall_s: float
+    generation_tokens_per_s: float  # all completion tokens / wall time (aggregate throughput)
+    per_stream_generation_tokens_per_s: float | None  # mean of each request's own decode speed
+    time_to_first_token_s: Percentiles | None
+    latency_s: Percentiles | None
+    errors: list[str] = Field(default_factory=list)
+
+
+class BenchReport(BaseModel):
+    url: str
+    verification: Verification
+    run: ConcurrencyRun | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verification.ok and (self.run is None or self.run.failed == 0)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), for q in [0, 100]."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def summarize(values: list[float]) -> Percentiles | None:
+    if not values:
+        return None
+    return Percentiles(
+        p50=round(percentile(values, 50), 4),
+        p90=round(percentile(values, 90), 4),
+        p99=round(percentile(values, 99), 4),
+        mean=round(sum(values) / len(values), 4),
+    )
+
+
+def _one(base_url: str, api_key: str | None, model: str, max_tokens: int) -> tuple[RequestResult, Measured | None]:
+    try:
+        _, m = stream_chat(base_url, api_key, model, prompt=PROMPT, max_tokens=max_tokens)
+    except Exception as err:  # any failure of one request is a data point, not the end of the run
+        return RequestResult(ok=False, error=f"{type(err).__name__}: {err}".splitlines()[0]), None
+    return (
+        RequestResult(
+            ok=True, time_to_first_token_s=m.time_to_first_token_s, latency_s=m.total_s,
+            prompt_tokens=m.prompt_tokens, completion_tokens=m.completion_tokens,
+        ),
+        m,
+    )  # fmt: skip
+
+
+def concurrency_run(
+    base_url: str, api_key: str | None, model: str, *, concurrency: int, requests: int, max_tokens: int = 64,
+    progress: Any | None = None,
+) -> ConcurrencyRun:  # fmt: skip
+    if concurrency < 1 or requests < 1:
+        raise BadInput("--concurrency and --requests must be at least 1")
+    task = progress.add_task(f"{requests} requests, {concurrency} at a time", total=requests) if progress else None
+    results: list[tuple[RequestResult, Measured | None]] = []
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = [pool.submit(_one, base_url, api_key, model, max_tokens) for _ in range(requests)]
+        for future in futures:
+            results.append(future.result())
+            if progress is not None and task is not None:
+                progress.advance(task)
+    wall = time.perf_counter() - started
+    good = [r for r, _ in results if r.ok]
+    speeds = [m.generation_tokens_per_s for _, m in results if m and m.generation_tokens_per_s]
+    return ConcurrencyRun(
+        concurrency=concurrency,
+        requests=requests,
+        succeeded=len(good),
+        failed=len(results) - len(good),
+        wall_s=round(wall, 3),
+        generation_tokens_per_s=round(sum(r.completion_tokens for r in good) / wall, 2) if wall > 0 else 0.0,
+        per_stream_generation_tokens_per_s=round(sum(speeds) / len(speeds), 2) if speeds else None,
+        time_to_first_token_s=summarize([r.time_to_first_token_s for r in good if r.time_to_first_token_s]),
+        latency_s=summarize([r.latency_s for r in good if r.latency_s]),
+        errors=sorted({r.error for r, _ in results if r.error})[:5],
+    )
+
+
+def check_url(url: str) -> str:
+    """`url` when it is an http(s) URL with a host and a valid port; else one BadInput line saying what is wrong."""
+    from urllib.parse import urlsplit
+
+    example = "e.g. http://127.0.0.1:8080/v1"
+    if not url.startswith(("http://", "https://")):
+        raise BadInput(f"not an http(s) URL: {url!r} ({example})")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise BadInput(f"{url!r}: a URL cannot contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it validates it (urllib raises ValueError past 65535)
+    except ValueError as err:
+        raise BadInput(f"not a valid URL: {url!r} ({err})") from None
+    if not parts.hostname:
+        raise BadInput(f"{url!r} names no host ({example})")
+    return url
+
+
+def run_bench(
+    url: str,
+    api_key: str | None,
+    *,
+    concurrency: int = 1,
+    requests: int = 0,
+    timeout_s: float = 60,
+    progress: Any | None = None,
+) -> BenchReport:
+    """Verify the server at `url` (…/v1 or its root), then, when requests > 0, run the concurrency test."""
+    base = check_url(url).rstrip("/")
+    base = base if base.endswith("/v1") else base + "/v1"
+    verification = verify_server(base, api_key, timeout_s=timeout_s, progress=progress)
+    report = BenchReport(url=base, verification=verification)
+    if requests > 0 and verification.model_id:
+        report.run = concurrency_run(
+            base, api_key, verification.model_id, concurrency=concurrency, requests=requests, progress=progress
+        )
+    return report

@@ -1,0 +1,136 @@
+"""`planner deploy`, step by step: model files -> rendered files -> (launch -> verify -> detach | serve)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from planner.errors import PlannerError
+from planner.rendering.artifacts import render_artifacts
+from planner.serving.download import ensure_model
+from planner.serving.files import api_key_for
+from planner.serving.launch import Launched, launch, stop_launched
+from planner.serving.report import DeployReport, LaunchReport, predicted_from, python_snippet
+from planner.serving.state import clear_state, save_state
+from planner.serving.verify import compare_speed, verify_server
+from planner.types.plan import Plan
+
+
+@dataclass
+class DeployOptions:
+    out_dir: Path
+    target: str = "compose"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    alias: str | None = None
+    models_dir: Path | None = None
+    download: bool = True
+    fit: bool = False
+    force: bool = False
+    launch: bool = False
+    detach: bool = False
+    launch_with: str = "auto"
+    ready_timeout_s: float = 600
+
+
+def expected_slot_ctx(plan: Plan) -> int:
+    """The per-sequence context llama-server reports: the whole context when unified or single-slot."""
+    s = plan.settings
+    return s.ctx_size if (s.kv_unified or s.parallel <= 1) else s.ctx_size // s.parallel
+
+
+def deploy(
+    plan: Plan, opts: DeployOptions, progress: Any | None = None, wait_progress: Any | None = None
+) -> tuple[DeployReport, Launched | None]:
+    """Fetch, render and (optionally) launch + verify. A launched, undetached server is returned still running.
+
+    `progress` (rich) shows the download, `wait_progress` the wait for the model to load.
+    """
+    model = ensure_model(plan.model, models_dir=opts.models_dir, download=opts.download, progress=progress)
+    rendered = render_artifacts(
+        plan, model_files=model.files, out_dir=opts.out_dir, target=opts.target, host=opts.host, port=opts.port,
+        alias=opts.alias, fit=opts.fit, force=opts.force,
+    )  # fmt: skip
+    out_dir = Path(rendered.out_dir)
+    notes = list(rendered.notes)
+    if not model.present:
+        notes.append(f"--no-download: the model is not on this machine yet; it will be at {model.path}")
+    report = DeployReport(
+        plan=plan, model_path=model.path, model=model, out_dir=rendered.out_dir, target=opts.target,
+        files=rendered.files, backups=rendered.backups, endpoint=rendered.endpoint,
+        api_key_file=rendered.api_key_file, alias=rendered.alias, image=rendered.image, notes=notes,
+        how_to_call=python_snippet(rendered.endpoint, rendered.api_key_file, rendered.alias),
+    )  # fmt: skip
+    if not opts.launch:
+        return report, None
+    if not model.present:
+        raise PlannerError("--launch needs the model: drop --no-download", exit_code=2)
+    key = api_key_for(out_dir)
+    compose = out_dir / "compose.yml" if opts.target == "compose" else None
+    launched = launch(
+        plan, out_dir=out_dir, model_path=model.path, alias=rendered.alias, host=opts.host, port=opts.port,
+        api_key=key, api_key_file=Path(rendered.api_key_file), endpoint=rendered.endpoint, fit=opts.fit,
+        compose_file=compose, compose_project=_project_of(compose), method=opts.launch_with,
+    )  # fmt: skip
+    info = LaunchReport(
+        method=launched.method, pid=launched.process.pid if launched.process else None,
+        compose_project=launched.compose_project, command=launched.command, log_file=launched.log_file,
+        why=launched.reasons, ignored_settings=launched.ignored, predicted=predicted_from(plan),
+    )  # fmt: skip
+    report.launch = info
+    try:
+        verification = verify_server(
+            rendered.endpoint, key, timeout_s=opts.ready_timeout_s, expected_model=rendered.alias,
+            expected_ctx=expected_slot_ctx(plan), alive=launched.alive, progress=wait_progress,
+        )  # fmt: skip
+    except BaseException:
+        stop_launched(launched)  # a server that never became usable is not left behind
+        raise
+    info.verification = verification
+    info.verified = verification.ok
+    info.measured = verification.measured
+    if verification.measured is not None:
+        info.comparison = compare_speed(verification.measured, plan.speed)
+    # Recorded either way, so `planner stop OUT_DIR` works from another terminal too.
+    info.state_file = str(save_state(launched.state(out_dir)))
+    info.detached = opts.detach
+    return report, launched
+
+
+def _project_of(compose: Path | None) -> str | None:
+    if compose is None or not compose.is_file():
+        return None
+    import yaml
+
+    return (yaml.safe_load(compose.read_text()) or {}).get("name")
+
+
+def serve_until_interrupted(launched: Launched, report: DeployReport, wait: Any) -> str:
+    """Keep a foreground server running until Ctrl-C (or until it exits), then stop it cleanly."""
+    import signal
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (kill, systemd, a container stop) stops the server as Ctrl-C does
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        wait(launched.process)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    message = stop_launched(launched)
+    clear_state(Path(report.out_dir))
+    if report.launch is not None:
+        report.launch.stopped = message
+    return message
+
+
+def stop_now(launched: Launched, report: DeployReport) -> str:
+    """Stop a server that failed verification in the foreground: nothing half-working is left running."""
+    message = stop_launched(launched)
+    clear_state(Path(report.out_dir))
+    if report.launch is not None:
+        report.launch.stopped = message
+    return message

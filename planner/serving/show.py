@@ -1,0 +1,105 @@
+"""Rich views of DeployReport and BenchReport (the same objects --json prints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planner.serving.bench import BenchReport
+from planner.serving.report import DeployReport
+from planner.serving.verify import Verification
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def show_deploy(report: DeployReport, console: Any) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+
+    m = report.model
+    where = f"{m.path}" + ("" if m.present else " (not downloaded: --no-download)")
+    lines = [f"[bold]model[/]    {where}"]
+    if m.downloaded_bytes:
+        resumed = f", resumed from {_gib(m.resumed_from_bytes)}" if m.resumed_from_bytes else ""
+        checked = ", sha256 verified" if m.verified_sha256 else ""
+        lines.append(f"           downloaded {_gib(m.downloaded_bytes)} of {_gib(m.size_bytes)}{resumed}{checked}")
+    lines.append(f"[bold]files[/]    {report.out_dir} ({report.target})")
+    for f in report.files:
+        lines.append(f"           {f}")
+    for b in report.backups:
+        lines.append(f"           [yellow]kept your edited copy as {b}[/]")
+    if report.image:
+        lines.append(f"[bold]image[/]    {report.image}")
+    lines.append(f"[bold]endpoint[/] {report.endpoint}   model id: {report.alias}")
+    lines.append(f"[bold]API key[/]  {report.api_key_file} (mode 0600)")
+    console.print(Panel("\n".join(lines), title="planner deploy", expand=False))
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if report.launch is not None:
+        launch = report.launch
+        who = f"pid {launch.pid}" if launch.pid else f"compose project {launch.compose_project}"
+        console.print(
+            f"[bold]launched[/] with {launch.method} ({who}); log: {launch.log_file or 'docker compose logs'}"
+        )
+        for why in launch.why:
+            console.print(f"  {why}")
+        for item in launch.ignored_settings:
+            console.print(f"  [yellow]ignored:[/] {item}")
+        if launch.verification is not None:
+            show_verification(launch.verification, console)
+        if launch.comparison:
+            table = Table(title="measured vs plan", show_header=False)
+            for line in launch.comparison:
+                table.add_row(line)
+            console.print(table)
+    console.print("\n[bold]Call it from Python[/] (pip install openai):")
+    # Plain text, never cropped to the terminal width: it is meant to be copied.
+    console.print(report.how_to_call, highlight=False, markup=False, soft_wrap=True)
+    if report.launch and report.launch.detached:
+        console.print(f"Running in the background. Stop it with: [bold]planner stop {report.out_dir}[/]")
+
+
+def show_verification(v: Verification, console: Any) -> None:
+    ok = "[green]OK[/]" if v.ok else "[red]FAILED[/]"
+    console.print(f"[bold]verification[/] {ok}: {v.endpoint}, model {v.model_id!r}, ready after {v.ready_after_s} s")
+    if v.measured is not None:
+        m = v.measured
+        pp = f"{m.prompt_tokens_per_s:.1f}" if m.prompt_tokens_per_s else "-"
+        tg = f"{m.generation_tokens_per_s:.1f}" if m.generation_tokens_per_s else "-"
+        console.print(
+            f"  prompt {m.prompt_tokens} tokens at {pp} tokens/s (first token after {m.time_to_first_token_s:.2f} s); "
+            f"generated {m.completion_tokens} tokens at {tg} tokens/s; context {m.ctx_size or 'not reported'}"
+        )
+    if v.answer:
+        console.print(f"  answer: {v.answer.strip()[:200]!r}")
+    refused = "refused (401)" if v.wrong_key_refused else f"NOT refused ({v.wrong_key_status})"
+    console.print(f"  wrong API key: {refused}")
+    for problem in v.problems:
+        console.print(f"  [red]problem:[/] {problem}")
+
+
+def show_bench(report: BenchReport, console: Any) -> None:
+    from rich.table import Table
+
+    show_verification(report.verification, console)
+    run = report.run
+    if run is None:
+        return
+    table = Table(title=f"{run.requests} requests, {run.concurrency} concurrent streams")
+    table.add_column("")
+    table.add_column("p50", justify="right")
+    table.add_column("p90", justify="right")
+    table.add_column("p99", justify="right")
+    table.add_column("mean", justify="right")
+    for name, p in (("time to first token (s)", run.time_to_first_token_s), ("latency (s)", run.latency_s)):
+        if p is not None:
+            table.add_row(name, f"{p.p50:.3f}", f"{p.p90:.3f}", f"{p.p99:.3f}", f"{p.mean:.3f}")
+    console.print(table)
+    per_stream = f"{run.per_stream_generation_tokens_per_s:.1f}" if run.per_stream_generation_tokens_per_s else "-"
+    console.print(
+        f"throughput {run.generation_tokens_per_s:.1f} generated tokens/s in total ({per_stream} per stream); "
+        f"{run.succeeded} succeeded, {run.failed} failed in {run.wall_s:.1f} s"
+    )
+    for err in run.errors:
+        console.print(f"  [red]error:[/] {err}")
