@@ -23,6 +23,7 @@ _EXPORTS = {
     "plan": "planner.api",
     "recommend": "planner.api",
     "doctor": "planner.api",
+    "plan_request": "planner.api",
     # result types
     "Plan": "planner.types.plan",
     "Settings": "planner.types.plan",
@@ -55,6 +56,7 @@ __all__ = [
     "plan",
     "recommend",
     "doctor",
+    "plan_request",
     "Plan",
     "Settings",
     "MemoryUse",
@@ -79,7 +81,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from planner.api import doctor, plan, probe, recommend, what_if
+    from planner.api import doctor, plan, plan_request, probe, recommend, what_if
     from planner.errors import BadInput, EnvironmentProblem, HubUnreachable, NothingFits, PlannerError
     from planner.types.findings import Finding, Findings
     from planner.types.hardware import Cpu, Gpu, Hardware

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from planner.checks.context import CheckContext, Finding
 from planner.data.engines import (
+    DriverSupportEnd,
     cc_version,
     driver_supports,
     driver_version_of,
@@ -156,7 +157,7 @@ def _oldest_cc(ctx: CheckContext) -> tuple[int, ...] | None:
     return min(ccs) if ccs else None
 
 
-def _support_end(cc: tuple[int, ...] | None):
+def _support_end(cc: tuple[int, ...] | None) -> DriverSupportEnd | None:
     if cc is None:
         return None
     for end in load_cuda().driver_support_ends:

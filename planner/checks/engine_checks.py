@@ -115,7 +115,7 @@ def check_bf16(ctx: CheckContext) -> list[Finding]:
 def check_slow_fp16(ctx: CheckContext) -> list[Finding]:
     """Pascal GP10x (cc 6.1) runs FP16 at 1/64 rate: quantized GGUFs are the fast path there."""
     engines = load_engines()
-    slow = {parse_version(cc)[:2] for cc in engines.slow_fp16_cc if parse_version(cc)}
+    slow = {version[:2] for cc in engines.slow_fp16_cc if (version := parse_version(cc))}
     findings = []
     quant = _plan_quant(ctx)
     for cc, gpus in _distinct_ccs(ctx):

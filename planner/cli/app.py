@@ -102,12 +102,12 @@ def _fail(message: str, exit_code: int, *, prefix: str = "planner: error") -> No
     sys.exit(exit_code)
 
 
-def _command_path(ctx: typer.Context | None) -> str:
+def _command_path(ctx: object) -> str:
     """`planner plan`, not `python -m planner plan` or a full path to the script."""
     names = []
-    while ctx is not None and ctx.parent is not None:
-        names.append(ctx.info_name or "")
-        ctx = ctx.parent
+    while ctx is not None and getattr(ctx, "parent", None) is not None:  # a click Context, typer's or click's
+        names.append(getattr(ctx, "info_name", None) or "")
+        ctx = getattr(ctx, "parent", None)
     return " ".join(["planner", *reversed(names)])
 
 

@@ -7,28 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from planner.cli.options import (
-    BatchOpt,
-    CacheKOpt,
-    CacheVOpt,
-    CpuCoresOpt,
-    CtxOpt,
-    FlashAttnOpt,
-    GpuOpt,
-    HardwareOpt,
-    JsonOpt,
-    MarginOpt,
-    NCpuMoeOpt,
-    NglOpt,
-    OfflineOpt,
-    ParallelOpt,
-    QuantOpt,
-    RamOpt,
-    RuntimeOpt,
-    TensorSplitOpt,
-    ThreadsOpt,
-    UbatchOpt,
-)
+from planner.cli.options import JsonOpt, PlanOptions, with_plan_options
 from planner.errors import BadInput, NothingFits
 
 if TYPE_CHECKING:
@@ -58,6 +37,7 @@ _D = "Deployment"
 
 def register(app: typer.Typer) -> None:
     @app.command("deploy", epilog=DEPLOY_EPILOG)
+    @with_plan_options
     def deploy(
         model: Annotated[str, typer.Argument(help="owner/repo, owner/repo:QUANT, hf.co/..., a .gguf path or alias.")],
         out: Annotated[
@@ -94,33 +74,14 @@ def register(app: typer.Typer) -> None:
         ready_timeout: Annotated[
             float, typer.Option("--ready-timeout", min=1, help="Seconds to wait for the model to load.")
         ] = 600,
-        gpu: GpuOpt = None,
-        ram: RamOpt = None,
-        cpu_cores: CpuCoresOpt = None,
-        hardware: HardwareOpt = None,
-        quant: QuantOpt = None,
-        ctx: CtxOpt = None,
-        batch: BatchOpt = None,
-        ubatch: UbatchOpt = None,
-        ngl: NglOpt = None,
-        cache_type_k: CacheKOpt = None,
-        cache_type_v: CacheVOpt = None,
-        flash_attn: FlashAttnOpt = None,
-        parallel: ParallelOpt = None,
-        n_cpu_moe: NCpuMoeOpt = None,
-        tensor_split: TensorSplitOpt = None,
-        threads: ThreadsOpt = None,
-        runtime: RuntimeOpt = "llama-server",
-        margin: MarginOpt = None,
-        offline: OfflineOpt = False,
         json_output: JsonOpt = False,
+        options: PlanOptions | None = None,
     ) -> None:
         """Plan MODEL, download it (resumable, sha256-checked), write run files, and optionally launch it."""
         from rich.console import Console
 
         from planner.api import plan_request
         from planner.cli.interrupt import raise_on_interrupt
-        from planner.cli.plan import build_request, overrides_from_options
         from planner.rendering.artifacts import TARGETS, check_alias, check_host
         from planner.serving.files import check_writable_dir
         from planner.serving.pipeline import DeployOptions
@@ -137,15 +98,8 @@ def register(app: typer.Typer) -> None:
         out = check_writable_dir(out, "--out")  # before planning and downloading: a bad folder fails at once
         if models_dir is not None and not no_download:
             models_dir = check_writable_dir(models_dir, "--models-dir")
-        overrides = overrides_from_options(
-            quant=quant, ctx=ctx, batch=batch, ubatch=ubatch, ngl=ngl, cache_type_k=cache_type_k,
-            cache_type_v=cache_type_v, flash_attn=flash_attn, parallel=parallel, n_cpu_moe=n_cpu_moe,
-            tensor_split=tensor_split, threads=threads,
-        )  # fmt: skip
-        request = build_request(
-            model, gpu=gpu, ram=ram, cpu_cores=cpu_cores, hardware=hardware, runtime=runtime, margin=margin,
-            offline=offline, overrides=overrides, container=True,
-        )  # fmt: skip
+        assert options is not None  # filled in by with_plan_options
+        request = options.request(model, container=True)
         plan = plan_request(request)
         if not plan.fits:
             raise NothingFits(f"{model} does not fit this hardware; `planner plan {model}` shows the alternatives")

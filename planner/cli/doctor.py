@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from planner.cli.options import CpuCoresOpt, GpuOpt, HardwareOpt, JsonOpt, OfflineOpt, QuantOpt, RamOpt
+from planner.cli.options import HardwareOptions, JsonOpt, OfflineOpt, QuantOpt, with_hardware_options
+from planner.cli.output import emit
 
 EPILOG = """Examples:
 
@@ -22,29 +23,23 @@ Exit codes: 0 no errors (warnings allowed), 1 at least one error, 2 bad input.
 
 def register(app: typer.Typer) -> None:
     @app.command("doctor", epilog=EPILOG)
+    @with_hardware_options
     def doctor(
         model: Annotated[
             str | None,
             typer.Argument(help="Also check this model's plan: owner/repo, owner/repo:QUANT, a .gguf path, an alias."),
         ] = None,
-        gpu: GpuOpt = None,
-        ram: RamOpt = None,
-        cpu_cores: CpuCoresOpt = None,
-        hardware: HardwareOpt = None,
         quant: QuantOpt = None,
         offline: OfflineOpt = False,
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show details of passing checks.")] = False,
         json_output: JsonOpt = False,
+        hardware: HardwareOptions | None = None,
     ) -> None:
         """Find what would stop a model from running well here (driver, image, GPU state, docker, RAM, disk)."""
         import planner
+        from planner.rendering.findings import show_findings
 
-        hw = planner.what_if(gpu, ram, cpu_cores, hardware_file=hardware, container=True)
-        findings = planner.doctor(model, hardware=hw, quant=quant, offline=offline)
-        if json_output:
-            print(findings.model_dump_json(indent=2))
-        else:
-            from planner.checks.render import show_findings
-
-            show_findings(findings, verbose=verbose)
+        assert hardware is not None  # filled in by with_hardware_options
+        findings = planner.doctor(model, hardware=hardware.hardware(container=True), quant=quant, offline=offline)
+        emit(findings, json_output=json_output, show=lambda f: show_findings(f, verbose=verbose))
         raise typer.Exit(findings.exit_code)

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import math
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+
+from planner.errors import BadInput
+from planner.types.hardware import Hardware
+from planner.types.plan import Overrides, PlanRequest
+from planner.types.units import parse_size
 
 GpuOpt = Annotated[
     list[str] | None,
@@ -80,3 +91,180 @@ MarginOpt = Annotated[
 OfflineOpt = Annotated[
     bool, typer.Option("--offline", help="Use only the offline catalog and local files.", rich_help_panel=_P)
 ]
+
+
+# --- the option groups, declared once and shared by plan, deploy and doctor ----------------------------------
+
+
+@dataclass
+class HardwareOptions:
+    """--gpu / --ram / --cpu-cores / --hardware as given; `hardware()` turns them into the Hardware to plan for."""
+
+    gpu: list[str] | None = None
+    ram: str | None = None
+    cpu_cores: int | None = None
+    hardware_file: Path | None = None
+
+    def hardware(self, *, container: bool = False) -> Hardware:
+        import planner
+
+        return planner.what_if(
+            self.gpu, self.ram, self.cpu_cores, hardware_file=self.hardware_file, container=container
+        )
+
+
+@dataclass
+class PlanOptions:
+    """Everything `plan` takes besides MODEL: the hardware, the fixed knobs, the runtime, margin and offline."""
+
+    hardware: HardwareOptions
+    overrides: Overrides
+    runtime: str = "llama-server"
+    margin: str | None = None
+    offline: bool = False
+
+    def request(self, model: str | None, *, container: bool = False) -> PlanRequest:
+        if self.runtime not in ("llama-server", "llama-cpp-python"):
+            raise BadInput(f"--runtime {self.runtime!r}: expected llama-server or llama-cpp-python")
+        margin = parse_size(self.margin, allow_zero=True) if self.margin else None
+        return PlanRequest(
+            model=model,
+            hardware=self.hardware.hardware(container=container),
+            runtime="llama-cpp-python" if self.runtime == "llama-cpp-python" else "llama-server",
+            overrides=self.overrides,
+            margin_bytes=margin,
+            offline=self.offline,
+        )
+
+
+_HARDWARE_PARAMS: list[tuple[str, Any]] = [
+    ("gpu", GpuOpt),
+    ("ram", RamOpt),
+    ("cpu_cores", CpuCoresOpt),
+    ("hardware_file", HardwareOpt),
+]
+_OVERRIDE_PARAMS: list[tuple[str, Any]] = [
+    ("quant", QuantOpt),
+    ("ctx", CtxOpt),
+    ("batch", BatchOpt),
+    ("ubatch", UbatchOpt),
+    ("ngl", NglOpt),
+    ("cache_type_k", CacheKOpt),
+    ("cache_type_v", CacheVOpt),
+    ("flash_attn", FlashAttnOpt),
+    ("parallel", ParallelOpt),
+    ("n_cpu_moe", NCpuMoeOpt),
+    ("tensor_split", TensorSplitOpt),
+    ("threads", ThreadsOpt),
+]
+_PLAN_PARAMS: list[tuple[str, Any, Any]] = [
+    ("runtime", RuntimeOpt, "llama-server"),
+    ("margin", MarginOpt, None),
+    ("offline", OfflineOpt, False),
+]
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def _with_params(
+    func: Callable[..., None], added: list[tuple[str, Any, Any]], collect: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Callable[..., None]:
+    """`func` with the `added` options in its signature (what typer reads); `collect` folds their values into
+    the keyword arguments `func` really takes."""
+    hints = typing.get_type_hints(func, include_extras=True)
+    own = [
+        p.replace(annotation=hints.get(p.name, p.annotation), kind=inspect.Parameter.KEYWORD_ONLY)
+        for p in inspect.signature(func).parameters.values()
+        if p.name not in ("hardware", "options")
+    ]
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, annotation, default in added
+    ]
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> None:
+        func(**collect(kwargs))
+
+    wrapper.__signature__ = inspect.Signature([*own, *extra])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *extra]}
+    del wrapper.__wrapped__  # typer must read the new signature, not follow the wrapped function's
+    return wrapper
+
+
+def _hardware_from(kwargs: dict[str, Any]) -> HardwareOptions:
+    return HardwareOptions(**{name: kwargs.pop(name) for name, _ in _HARDWARE_PARAMS})
+
+
+def with_hardware_options(func: F) -> F:
+    """Adds --gpu/--ram/--cpu-cores/--hardware to a command; it receives them as `hardware: HardwareOptions`."""
+
+    def collect(kwargs: dict[str, Any]) -> dict[str, Any]:
+        hardware = _hardware_from(kwargs)  # pops its options out of kwargs
+        return {**kwargs, "hardware": hardware}
+
+    return typing.cast(F, _with_params(func, [(n, a, None) for n, a in _HARDWARE_PARAMS], collect))
+
+
+def with_plan_options(func: F) -> F:
+    """Adds the hardware options, every plan override, --runtime, --margin and --offline to a command; it
+    receives them as `options: PlanOptions` (validated: a bad value is one BadInput line)."""
+    added = [(n, a, None) for n, a in _HARDWARE_PARAMS + _OVERRIDE_PARAMS] + _PLAN_PARAMS
+
+    def collect(kwargs: dict[str, Any]) -> dict[str, Any]:
+        hardware = _hardware_from(kwargs)
+        overrides = overrides_from_options(**{name: kwargs.pop(name) for name, _ in _OVERRIDE_PARAMS})
+        plan_values = {name: kwargs.pop(name) for name, _, _ in _PLAN_PARAMS}
+        return {**kwargs, "options": PlanOptions(hardware=hardware, overrides=overrides, **plan_values)}
+
+    return typing.cast(F, _with_params(func, added, collect))
+
+
+KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
+
+
+def overrides_from_options(
+    *,
+    quant: str | None = None,
+    ctx: int | None = None,
+    batch: int | None = None,
+    ubatch: int | None = None,
+    ngl: int | None = None,
+    cache_type_k: str | None = None,
+    cache_type_v: str | None = None,
+    flash_attn: str | None = None,
+    parallel: int | None = None,
+    n_cpu_moe: int | None = None,
+    tensor_split: str | None = None,
+    threads: int | None = None,
+) -> Overrides:
+    """Validate the override options (one clear line for a bad value) into Overrides."""
+    for name, value in (("--cache-type-k", cache_type_k), ("--cache-type-v", cache_type_v)):
+        if value is not None and value.lower() not in KV_TYPES:
+            raise BadInput(f"{name} {value!r} is not a KV cache type (one of: {', '.join(KV_TYPES)})")
+    if flash_attn is not None and flash_attn not in ("on", "off", "auto"):
+        raise BadInput(f"--flash-attn {flash_attn!r}: expected on, off or auto")
+    split = None
+    if tensor_split:
+        try:
+            split = [float(x) for x in tensor_split.replace("/", ",").split(",") if x.strip()]
+        except ValueError:
+            raise BadInput(f"--tensor-split {tensor_split!r}: expected numbers such as 3,1") from None
+        if not split or not all(math.isfinite(x) and x >= 0 for x in split) or sum(split) <= 0:
+            raise BadInput(f"--tensor-split {tensor_split!r}: expected non-negative numbers with a positive sum")
+    if batch and ubatch and ubatch > batch:
+        raise BadInput(f"--ubatch {ubatch} is larger than --batch {batch}")
+    return Overrides(
+        quant=quant,
+        ctx_size=ctx,
+        batch_size=batch,
+        ubatch_size=ubatch,
+        n_gpu_layers=ngl,
+        cache_type_k=cache_type_k.lower() if cache_type_k else None,
+        cache_type_v=cache_type_v.lower() if cache_type_v else None,
+        flash_attn="on" if flash_attn == "on" else "off" if flash_attn == "off" else None,
+        parallel=parallel,
+        n_cpu_moe=n_cpu_moe,
+        tensor_split=split,
+        threads=threads,
+    )

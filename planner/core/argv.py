@@ -90,7 +90,7 @@ def _ggml_type_id(name: str) -> int:
     GGMLQuantizationType = constants().GGMLQuantizationType  # noqa: N806
 
     try:
-        return GGMLQuantizationType[name.upper()].value
+        return int(GGMLQuantizationType[name.upper()].value)
     except KeyError:
         from planner.errors import BadInput
 

@@ -276,7 +276,7 @@ def _device_overhead(gpu: Gpu, settings: Settings, facts: ModelFacts) -> int:
 def _unit_padding(facts: ModelFacts) -> list[int]:
     """Extra GPU bytes per unit (blocks, then output): CUDA pads each quantized tensor by the remainder of one
     512-element row (MATRIX_ROW_PADDING) and aligns every tensor to 128 bytes. Zero for catalog facts."""
-    cached = facts._derived.get("unit_padding")
+    cached: list[int] | None = facts._derived.get("unit_padding")
     if cached is not None:
         return cached
     pad_per_unit = [0] * (facts.n_layer + 1)
@@ -364,11 +364,11 @@ def estimate_memory(
     # compute buffers
     cpu_layers = any(d is None for d in placement[:n_layer])
     op_offload = cpu_layers and geo.n_ubatch >= OP_OFFLOAD_MIN_BATCH
-    for i, dev in enumerate(devices):
+    for i, device in enumerate(devices):
         # with op offload the first GPU also runs the host layers' matmuls, so it needs their stages even when it
         # holds no layer itself (H200: -ngl 1 of 17 logs the same 69.25 MiB as -ngl 9)
-        runs_layers = dev.layers > 0 or (i == 0 and op_offload)
-        stages = compute_stages(facts, settings, geo, holds_output=dev.output_layer, holds_layers=runs_layers)
+        runs_layers = device.layers > 0 or (i == 0 and op_offload)
+        stages = compute_stages(facts, settings, geo, holds_output=device.output_layer, holds_layers=runs_layers)
         peak = _peak(stages)
         if i == 0 and geo.n_ubatch >= OP_OFFLOAD_MIN_BATCH:
             # op offload: for big batches the first GPU runs the matmuls of host-resident weights too
@@ -377,9 +377,9 @@ def estimate_memory(
             if largest_cpu_expert_tensor:
                 # the expert tensor is copied into the compute buffer as a split input
                 peak = max(peak, stages.get("ffn", 0) + largest_cpu_expert_tensor)
-        dev.compute_bytes = peak
-        if facts.mmproj_bytes and dev.output_layer:
-            dev.mmproj_bytes = facts.mmproj_bytes
+        device.compute_bytes = peak
+        if facts.mmproj_bytes and device.output_layer:
+            device.mmproj_bytes = facts.mmproj_bytes
 
     if gpus:
         host.compute_bytes = host_compute_bytes(facts, settings, geo)
@@ -395,9 +395,13 @@ def estimate_memory(
     if not gpus and facts.mmproj_bytes:
         host.weights_bytes += facts.mmproj_bytes
 
-    for dev in devices:
-        dev.total_bytes = (
-            dev.weights_bytes + dev.kv_cache_bytes + dev.compute_bytes + dev.overhead_bytes + dev.mmproj_bytes
+    for device in devices:
+        device.total_bytes = (
+            device.weights_bytes
+            + device.kv_cache_bytes
+            + device.compute_bytes
+            + device.overhead_bytes
+            + device.mmproj_bytes
         )
     host.total_bytes = (
         host.weights_bytes + host.kv_cache_bytes + host.compute_bytes + host.output_bytes + host.runtime_bytes

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from planner.core.capacity import (
     fits as _fits,
@@ -84,9 +85,11 @@ class Fit:
     context_capped_from: int | None = None  # the larger context that would fit, when prompt speed capped it
 
 
-def _fa_choice(facts: ModelFacts, gpus: list[Gpu], k: str, v: str, override: str | None) -> str:
-    if override in ("on", "off"):
-        return override
+def _fa_choice(facts: ModelFacts, gpus: list[Gpu], k: str, v: str, override: str | None) -> Literal["on", "off"]:
+    if override == "on":
+        return "on"
+    if override == "off":
+        return "off"
     head_ok = facts.head_dim_k in (40, 64, 72, 80, 96, 112, 128, 256) or facts.kv_lora_rank
     nvidia = any(g.vendor == "nvidia" for g in gpus)
     if nvidia and (not head_ok or (k, v) not in CUDA_FA_PAIRS):
@@ -145,7 +148,7 @@ def _settings(
         # llama-cpp-python keeps an n_batch x n_vocab float32 scores array in RAM: keep its batch at the ubatch
         batch_size=ov.batch_size or (max(DEFAULT_BATCH, ubatch) if runtime == "llama-server" else ubatch),
         ubatch_size=ubatch,
-        flash_attn=fa,  # type: ignore[arg-type]
+        flash_attn=fa,
         cache_type_k=kv[0],
         cache_type_v=kv[1],
         threads=_threads(hw, ov),
@@ -197,6 +200,7 @@ TIERS = (
     Tier("partial-short", False, 2048, last_resort_kv=True),
     Tier("anything", False, 512, last_resort_kv=True),
 )
+CPU_TIERS = (Tier("cpu", False, USEFUL_CTX), Tier("cpu-short", False, 2048, True), Tier("cpu-any", False, 512, True))
 
 
 def _min_bytes_on_gpu(facts: ModelFacts) -> int:
@@ -266,7 +270,11 @@ def fit_model(
     ngl_options = [fixed_ngl] if fixed_ngl is not None else list(range(full, -1, -1))
     for ctx in ctxs:
         for kv in kvs:
-            best = _first_that_fits(ngl_options, lambda ngl, ctx=ctx, kv=kv: attempt(ctx, kv, ngl, ubatches[0]), fits)
+
+            def at(ngl: int, ctx: int = ctx, kv: tuple[str, str] = kv) -> Fit:
+                return attempt(ctx, kv, ngl, ubatches[0])
+
+            best = _first_that_fits(ngl_options, at, fits)
             if best is not None:
                 return best
     return None
@@ -312,17 +320,14 @@ def choose(
     margins = margins_for(hw, margin_bytes)
     best_fit: dict[int, Fit | None] = {}
     chosen: tuple[Candidate, Fit] | None = None
-    tiers = (
-        TIERS
-        if hw.gpus
-        else (Tier("cpu", False, USEFUL_CTX), Tier("cpu-short", False, 2048, True), Tier("cpu-any", False, 512, True))
-    )
+    tiers: tuple[Tier, ...] = TIERS if hw.gpus else CPU_TIERS
     if full_offload_only and hw.gpus:
         tiers = tuple(t for t in tiers if t.full_offload)
     reach = reachable_bytes(hw, margins)
     for tier in tiers:
         for i, cand in enumerate(candidates):
-            if i in best_fit and best_fit[i] is not None and best_fit[i].full_offload and not tier.full_offload:
+            earlier = best_fit.get(i)
+            if earlier is not None and earlier.full_offload and not tier.full_offload:
                 continue
             if cand.size_bytes > reach:
                 best_fit.setdefault(i, None)
@@ -350,10 +355,10 @@ def choose(
         # the GPUs cannot hold even the CUDA context and a compute buffer beside what they already carry: run on
         # the CPU alone, with llama.cpp kept off the GPUs
         cpu_only = hw.model_copy(update={"gpus": []})
-        cand, fit, _ = choose(candidates, cpu_only, ov, runtime, margin_bytes, min_speed=min_speed)
-        if cand is not None and fit is not None:
-            fit.settings.gpu_off = True
-            return cand, fit, evaluated
+        on_cpu, cpu_fit, _ = choose(candidates, cpu_only, ov, runtime, margin_bytes, min_speed=min_speed)
+        if on_cpu is not None and cpu_fit is not None:
+            cpu_fit.settings.gpu_off = True
+            return on_cpu, cpu_fit, evaluated
     if chosen is None:
         return None, None, evaluated
     chosen = _prefer_quality_over_lowbit(chosen, evaluated)

@@ -332,7 +332,7 @@ def _family_shares(facts: ModelFacts) -> tuple[tuple[str, float], ...]:
     """Bytes of the repeating layers by quant family of their real tensor types (empty for catalog facts, which
     carry no tensor list: the file type's family then stands for all of them). Norms and biases (F32) are
     ignored: they are a rounding error of the bytes."""
-    cached = facts._derived.get("family_shares")
+    cached: tuple[tuple[str, float], ...] | None = facts._derived.get("family_shares")
     if cached is not None:
         return cached
     totals: dict[str, int] = {}

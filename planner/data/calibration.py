@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from planner.core.speed import SpeedTerms
 from planner.types.hardware import Cpu, Gpu
 from planner.types.model import ModelFacts
 from planner.types.plan import MemoryUse, Settings
@@ -209,7 +210,7 @@ def _old_ngl_placement(facts: ModelFacts, settings: Settings, gpus: list[Gpu], p
     return memory
 
 
-def terms_for(case: Case):  # -> SpeedTerms
+def terms_for(case: Case) -> SpeedTerms:
     """SpeedTerms of a case, with the build's CUDA-graph state: old Ampere+ builds ran without graphs."""
     from planner.core.speed import speed_terms
 

@@ -190,7 +190,7 @@ def parse_version(text: str | None) -> Version | None:
     return tuple(int(part) for part in match.group(1).split("."))
 
 
-def cc_version(cc: str | tuple[int, int] | None) -> Version | None:
+def cc_version(cc: str | tuple[int, ...] | None) -> Version | None:
     if cc is None:
         return None
     if isinstance(cc, tuple):
@@ -468,7 +468,7 @@ def _amd_image(gpus: list[Gpu]) -> ImageChoice:
 # ------------------------------------------------------------------------------------------ engine support
 
 
-def engine_support(cc: str | tuple[int, int] | None, vendor: str = "nvidia") -> list[EngineSupport]:
+def engine_support(cc: str | tuple[int, ...] | None, vendor: str = "nvidia") -> list[EngineSupport]:
     """What each engine (and vLLM quantization kernel) says about a GPU of this compute capability."""
     version = cc_version(cc)
     result = []

@@ -21,7 +21,7 @@ LSPCI_TIMEOUT_S = 1.0
 
 def probe_intel(warnings: list[str] | None = None, pci_devices: Path = PCI_DEVICES) -> list[Gpu]:
     try:
-        gpus = []
+        gpus: list[Gpu] = []
         for device in _discrete_intel_display_devices(pci_devices):
             name = _lspci_name(device.name) or f"Intel GPU (PCI 8086:{read_text(device / 'device') or '?'})"
             total = read_int(device / "mem_info_vram_total")

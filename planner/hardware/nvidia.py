@@ -80,7 +80,7 @@ def probe_nvidia(pci_devices: Path | None = None) -> NvidiaProbe:
         code = getattr(err, "value", None)
         result = NvidiaProbe(
             driver=DriverStatus(
-                error=_INIT_ERRORS.get(code, f"NVML failed to start: {err}"),
+                error=(_INIT_ERRORS.get(code) if isinstance(code, int) else None) or f"NVML failed to start: {err}",
                 nvml_error_code=code,
                 nvml_version=_text(_call(pynvml, pynvml.nvmlSystemGetNVMLVersion)),
             )
@@ -291,7 +291,8 @@ def _call(pynvml: Any, function: Callable[..., T] | None, *args: Any) -> T | Non
 
 
 def _error_text(err: Exception) -> str:
-    return _INIT_ERRORS.get(getattr(err, "value", None), str(err))
+    code = getattr(err, "value", None)
+    return _INIT_ERRORS.get(code, str(err)) if isinstance(code, int) else str(err)
 
 
 def _text(value: object) -> str | None:

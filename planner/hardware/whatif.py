@@ -10,33 +10,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import ByteSize, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from planner.data.gpus import GpuSpec, closest_names, gpu_from_spec, match_gpu
 from planner.errors import BadInput
 from planner.types.hardware import Hardware, Memory
+from planner.types.units import parse_size
 
-_SIZE = TypeAdapter(ByteSize)
 _CPU_ONLY = {"none", "cpu", "no", "0"}
 _COUNT_FIRST = re.compile(r"^\s*(\d+)\s*[x×*]\s*(.+?)\s*$", re.IGNORECASE)
 _COUNT_LAST = re.compile(r"^\s*(.+?)\s+[x×*]\s*(\d+)\s*$", re.IGNORECASE)  # "RTX 3090 x2"
 _MAX_GPUS = 64
 _MAX_PROFILE_BYTES = 4 << 20  # a saved profile is a few KiB; anything this big is some other file
 _NOT_A_PROFILE = "not a hardware profile saved by `planner probe --save`"
-
-
-def parse_size(text: str) -> int:
-    """Bytes from "8GB" (8e9), "8 GiB" (8 * 2**30), "512MB", "7.5GB"; a unit is required; bad -> BadInput."""
-    cleaned = text.strip()
-    if re.fullmatch(r"[\d.]+", cleaned):
-        raise BadInput(f"size {text!r} needs a unit, e.g. {cleaned}GB or {cleaned}GiB")
-    try:
-        size = int(_SIZE.validate_python(cleaned))
-    except ValidationError:
-        raise BadInput(f"can't read size {text!r}: write it like 8GB, 16GiB or 512MB") from None
-    if size <= 0:
-        raise BadInput(f"size {text!r} must be more than zero")
-    return size
 
 
 def parse_gpu_arg(text: str) -> list[GpuSpec]:

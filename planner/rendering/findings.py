@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
-from planner.checks.context import Finding, Findings
+from planner.types.findings import Finding, Findings, Severity
 
 HEADINGS = (
     ("error", "Errors", "bold red", "✗"),
@@ -52,7 +52,8 @@ def show_findings(findings: Findings, console: Console | None = None, verbose: b
         for finding in group:
             console.print(_finding(finding, style, mark, verbose))
         console.print()
-    counts = {s: len(findings.by_severity(s)) for s in ("error", "warn")}  # type: ignore[arg-type]
+    severities: tuple[Severity, ...] = ("error", "warn")
+    counts = {s: len(findings.by_severity(s)) for s in severities}
     if findings.has_errors:
         console.print(f"[bold red]{counts['error']} error(s)[/], {counts['warn']} warning(s): fix the errors first.")
     elif counts["warn"]:
