@@ -24,6 +24,10 @@ _EXPORTS = {
     "recommend": "planner.api",
     "doctor": "planner.api",
     "plan_request": "planner.api",
+    "save_profile": "planner.api",
+    "catalog_refresh": "planner.api",
+    "catalog_list": "planner.api",
+    "gpus": "planner.api",
     # result types
     "Plan": "planner.types.plan",
     "Settings": "planner.types.plan",
@@ -57,6 +61,10 @@ __all__ = [
     "recommend",
     "doctor",
     "plan_request",
+    "save_profile",
+    "catalog_refresh",
+    "catalog_list",
+    "gpus",
     "Plan",
     "Settings",
     "MemoryUse",
@@ -81,7 +89,18 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from planner.api import doctor, plan, plan_request, probe, recommend, what_if
+    from planner.api import (
+        catalog_list,
+        catalog_refresh,
+        doctor,
+        gpus,
+        plan,
+        plan_request,
+        probe,
+        recommend,
+        save_profile,
+        what_if,
+    )
     from planner.errors import BadInput, EnvironmentProblem, HubUnreachable, NothingFits, PlannerError
     from planner.types.findings import Finding, Findings
     from planner.types.hardware import Cpu, Gpu, Hardware

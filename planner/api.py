@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from planner.types.findings import Findings
 from planner.types.hardware import Hardware
 from planner.types.plan import Overrides, Plan, PlanRequest, Runtime
+
+if TYPE_CHECKING:
+    from planner.data.catalog import CatalogListing, RefreshResult
+    from planner.data.gpus import GpuList
 
 
 def probe(*, models_dir: str | Path | None = None, container: bool = True) -> Hardware:
@@ -20,6 +25,14 @@ def probe(*, models_dir: str | Path | None = None, container: bool = True) -> Ha
     from planner.hardware.probe import probe_hardware
 
     return probe_hardware(Path(models_dir) if models_dir is not None else None, container=container)
+
+
+def save_profile(hardware: Hardware, path: str | Path, *, force: bool = False) -> Path:
+    """Write `hardware` as JSON for `--hardware FILE` / `what_if(hardware_file=...)`; refuses to replace a file
+    unless `force`."""
+    from planner.hardware.probe import save_hardware
+
+    return save_hardware(hardware, Path(path), force=force)
 
 
 def what_if(
@@ -124,3 +137,30 @@ def doctor(
     findings = run_checks(hw, planned, model=model, model_on_disk=model_on_disk(planned))
     findings.findings[:0] = extra
     return findings
+
+
+def gpus(query: str | None = None) -> GpuList:
+    """The accelerators planner knows whose name, family, architecture or vendor matches `query` (all: None)."""
+    from planner.data.gpus import GpuList, closest_names, search_gpus
+    from planner.errors import BadInput
+
+    found = GpuList(search_gpus(query or None))
+    if query and not found.root:
+        close = closest_names(query)
+        hint = f"; closest: {', '.join(close)}" if close else "; run `planner gpus` for the full list"
+        raise BadInput(f"no GPU in planner's database matches {query!r}{hint}")
+    return found
+
+
+def catalog_list(folder: str | Path | None = None) -> CatalogListing:
+    """The offline model catalog (the built-in hardware_db/models, or `folder`)."""
+    from planner.models.refresh import list_catalog
+
+    return list_catalog(Path(folder) if folder is not None else None)
+
+
+def catalog_refresh(repo: str, quants: Sequence[str] | None = None, folder: str | Path | None = None) -> RefreshResult:
+    """Create or update `repo`'s catalog entry from its real GGUF headers (needs the hub; reads headers only)."""
+    from planner.models.refresh import refresh_entry
+
+    return refresh_entry(repo, list(quants) if quants else None, Path(folder) if folder is not None else None)

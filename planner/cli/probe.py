@@ -6,13 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ByteSize
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
-from rich.text import Text
 
 from planner.cli.options import JsonOpt
-from planner.types.hardware import Gpu, Hardware
+from planner.cli.output import emit
 
 EPILOG = """Examples:
 
@@ -35,127 +31,11 @@ def register(app: typer.Typer) -> None:
         force: Annotated[bool, typer.Option("--force", help="Replace the --save file if it exists.")] = False,
     ) -> None:
         """Show this machine's GPUs, CPU, RAM, disk, container runtime and GPU driver status."""
-        from planner.hardware.probe import probe_hardware, save_hardware
+        import planner
+        from planner.rendering.hardware import show_hardware, show_saved_profile
 
-        hardware = probe_hardware()
-        if save is not None:
-            written = save_hardware(hardware, save, force=force)
-        if json_output:
-            print(hardware.model_dump_json(indent=2))
-        else:
-            console = Console()
-            console.print(render_hardware(hardware))
-            if save is not None:
-                console.print(f"Saved to {written}; use it with --hardware {written}")
-
-
-def render_hardware(hardware: Hardware) -> RenderableType:
-    """The rich view of a Hardware object (probe, and anything else that shows a machine)."""
-    parts: list[RenderableType] = [Text(f"Machine: {hardware.os_release or hardware.os}", style="bold")]
-    parts.append(_gpu_table(hardware) if hardware.gpus else Text("GPUs: none found (CPU only)", style="yellow"))
-    parts.append(_host_table(hardware))
-    for warning in hardware.warnings:
-        parts.append(Text(f"warning: {warning}", style="yellow"))
-    return Group(*parts)
-
-
-def _gpu_table(hardware: Hardware) -> Table:
-    table = Table(title="GPUs", title_justify="left", show_lines=False)
-    for column in ("#", "GPU", "Memory used", "", "Compute", "PCIe", "Power", "Temp", "Clocks held back"):
-        table.add_column(column)
-    for gpu in hardware.gpus:
-        table.add_row(
-            str(gpu.index),
-            _gpu_name(gpu),
-            _memory_text(gpu),
-            _memory_bar(gpu),
-            gpu.compute_capability or gpu.gfx_target or "-",
-            _pcie_text(gpu),
-            _power_text(gpu),
-            f"{gpu.temperature_c} C" if gpu.temperature_c is not None else "-",
-            ", ".join(r for r in gpu.throttle_reasons if r != "gpu_idle") or "-",
-        )
-    return table
-
-
-def _gpu_name(gpu: Gpu) -> Text:
-    text = Text(gpu.name, style="bold")
-    details = [d for d in (gpu.architecture, "unified memory" if gpu.unified_memory else None) if d]
-    if gpu.processes:
-        holders = ", ".join(f"{p.name.rsplit('/', 1)[-1]} ({_size(p.used_memory_bytes)})" for p in gpu.processes)
-        details.append(f"in use by {holders}")
-    if details:
-        text.append("\n" + "; ".join(details), style="dim")
-    return text
-
-
-def _memory_text(gpu: Gpu) -> str:
-    if gpu.memory_used_bytes is None:
-        return f"? / {_size(gpu.memory_total_bytes)}"
-    return f"{_size(gpu.memory_used_bytes)} / {_size(gpu.memory_total_bytes)}"
-
-
-def _memory_bar(gpu: Gpu, width: int = 16) -> Text:
-    # Drawn with two characters rather than rich's ProgressBar, whose halves differ only by colour and vanish
-    # when output is piped or NO_COLOR is set.
-    if gpu.memory_used_bytes is None or not gpu.memory_total_bytes:
-        return Text("")
-    filled = round(width * min(gpu.memory_used_bytes / gpu.memory_total_bytes, 1.0))
-    return Text("█" * filled, style="magenta") + Text("░" * (width - filled), style="dim")
-
-
-def _pcie_text(gpu: Gpu) -> str:
-    if gpu.pcie_gen_current is None and gpu.pcie_width_current is None:
-        return "-"
-    text = f"Gen{gpu.pcie_gen_current or '?'} x{gpu.pcie_width_current or '?'}"
-    if (gpu.pcie_gen_max, gpu.pcie_width_max) != (gpu.pcie_gen_current, gpu.pcie_width_current):
-        text += f" (max Gen{gpu.pcie_gen_max or '?'} x{gpu.pcie_width_max or '?'})"
-    return text
-
-
-def _power_text(gpu: Gpu) -> str:
-    if gpu.power_draw_watts is None and gpu.power_limit_watts is None:
-        return "-"
-    draw = f"{gpu.power_draw_watts:.0f}" if gpu.power_draw_watts is not None else "?"
-    limit = f"{gpu.power_limit_watts:.0f}" if gpu.power_limit_watts is not None else "?"
-    return f"{draw} / {limit} W"
-
-
-def _host_table(hardware: Hardware) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
-    cpu = hardware.cpu
-    table.add_row(
-        "CPU",
-        f"{cpu.model} ({cpu.architecture}), {cpu.physical_cores} cores / {cpu.logical_cores} threads"
-        + (f"\nfeatures: {' '.join(cpu.flags)}" if cpu.flags else ""),
-    )
-    memory = hardware.memory
-    swap = f", swap {_size(memory.swap_free_bytes)} free of {_size(memory.swap_total_bytes)}"
-    table.add_row(
-        "RAM",
-        f"{_size(memory.available_bytes)} available of {_size(memory.total_bytes)}"
-        + (swap if memory.swap_total_bytes else ", no swap"),
-    )
-    disk = hardware.disk
-    table.add_row("Disk", f"{_size(disk.free_bytes)} free of {_size(disk.total_bytes)} at {disk.path} (models)")
-    container = hardware.container
-    if container.docker_client:
-        docker = f"docker {container.docker_version or '?'}, engine " + (
-            "reachable" if container.engine_reachable else "NOT reachable"
-        )
-    else:
-        docker = "docker not installed"
-    table.add_row("Container", docker + (f"\n{container.detail}" if container.detail else ""))
-    driver = hardware.driver
-    if driver.nvml_available:
-        status = f"NVIDIA driver {driver.driver_version or '?'}, CUDA {driver.cuda_driver_version or '?'} (NVML ok)"
-    else:
-        status = f"NVML unavailable: {driver.error or 'unknown reason'}"
-    table.add_row("GPU driver", status)
-    return table
-
-
-def _size(value: int | None) -> str:
-    return ByteSize(value).human_readable() if value is not None else "?"
+        hardware = planner.probe()
+        written = planner.save_profile(hardware, save, force=force) if save is not None else None
+        emit(hardware, json_output=json_output, show=show_hardware)
+        if written is not None and not json_output:
+            show_saved_profile(written)
