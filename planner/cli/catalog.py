@@ -198,6 +198,7 @@ def register(app: typer.Typer) -> None:
             return
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=f"Offline model catalog ({len(listing.models)} models)")
         for col in ("model", "repo", "arch", "params", "quants", "sizes"):
@@ -205,7 +206,8 @@ def register(app: typer.Typer) -> None:
         for row in listing.models:
             params = f"{row.n_params / 1e9:.1f}B" if row.n_params else "?"
             sizes = f"{_human(row.smallest_bytes)} - {_human(row.largest_bytes)}"
-            table.add_row(row.name, row.repo, row.arch, params, str(len(row.quants)), sizes)
+            cells = (row.name, row.repo, row.arch, params, str(len(row.quants)), sizes)
+            table.add_row(*(Text(cell) for cell in cells))  # names from the hub: never rich markup
         Console().print(table)
 
     @catalog_app.command(

@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
             console = Console()
             console.print(render_hardware(hardware))
             if save is not None:
-                console.print(f"Saved to {written}; use it with --hardware {written}")
+                console.print(f"Saved to {written}; use it with --hardware {written}", markup=False)
 
 
 def render_hardware(hardware: Hardware) -> RenderableType:
@@ -64,7 +64,8 @@ def _gpu_table(hardware: Hardware) -> Table:
     for column in ("#", "GPU", "Memory used", "", "Compute", "PCIe", "Power", "Temp", "Clocks held back"):
         table.add_column(column)
     for gpu in hardware.gpus:
-        table.add_row(
+        _add_row(
+            table,
             str(gpu.index),
             _gpu_name(gpu),
             _memory_text(gpu),
@@ -76,6 +77,11 @@ def _gpu_table(hardware: Hardware) -> Table:
             ", ".join(r for r in gpu.throttle_reasons if r != "gpu_idle") or "-",
         )
     return table
+
+
+def _add_row(table: Table, *cells: str | Text) -> None:
+    """A row whose text (CPU and GPU names, paths, driver messages: all from the machine) is never rich markup."""
+    table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells))
 
 
 def _gpu_name(gpu: Gpu) -> Text:
@@ -126,20 +132,22 @@ def _host_table(hardware: Hardware) -> Table:
     table.add_column(style="bold")
     table.add_column()
     cpu = hardware.cpu
-    table.add_row(
+    _add_row(
+        table,
         "CPU",
         f"{cpu.model} ({cpu.architecture}), {cpu.physical_cores} cores / {cpu.logical_cores} threads"
         + (f"\nfeatures: {' '.join(cpu.flags)}" if cpu.flags else ""),
     )
     memory = hardware.memory
     swap = f", swap {_size(memory.swap_free_bytes)} free of {_size(memory.swap_total_bytes)}"
-    table.add_row(
+    _add_row(
+        table,
         "RAM",
         f"{_size(memory.available_bytes)} available of {_size(memory.total_bytes)}"
         + (swap if memory.swap_total_bytes else ", no swap"),
     )
     disk = hardware.disk
-    table.add_row("Disk", f"{_size(disk.free_bytes)} free of {_size(disk.total_bytes)} at {disk.path} (models)")
+    _add_row(table, "Disk", f"{_size(disk.free_bytes)} free of {_size(disk.total_bytes)} at {disk.path} (models)")
     container = hardware.container
     if container.docker_client:
         docker = f"docker {container.docker_version or '?'}, engine " + (
@@ -147,13 +155,13 @@ def _host_table(hardware: Hardware) -> Table:
         )
     else:
         docker = "docker not installed"
-    table.add_row("Container", docker + (f"\n{container.detail}" if container.detail else ""))
+    _add_row(table, "Container", docker + (f"\n{container.detail}" if container.detail else ""))
     driver = hardware.driver
     if driver.nvml_available:
         status = f"NVIDIA driver {driver.driver_version or '?'}, CUDA {driver.cuda_driver_version or '?'} (NVML ok)"
     else:
         status = f"NVML unavailable: {driver.error or 'unknown reason'}"
-    table.add_row("GPU driver", status)
+    _add_row(table, "GPU driver", status)
     return table
 
 
