@@ -86,6 +86,30 @@ def client_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
+def is_loopback(host: str) -> bool:
+    """True when `host` binds this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower().rstrip(".") == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def exposure_note(host: str, port: int, api_key_file: str) -> str | None:
+    """The warning for a bind that other machines can reach; None for loopback."""
+    if is_loopback(host):
+        return None
+    where = "every network interface" if host in ("0.0.0.0", "::", "") else host
+    return (
+        f"--host {host}: the server listens on {where}, so port {port} is reachable from other machines on the "
+        f"network; every request still needs the API key in {api_key_file}. Use --host 127.0.0.1 to keep it local "
+        "(or a firewall rule)."
+    )
+
+
 def endpoint_for(host: str, port: int) -> str:
     host = client_host(host)
     return f"http://[{host}]:{port}/v1" if ":" in host else f"http://{host}:{port}/v1"
@@ -231,6 +255,9 @@ def render_artifacts(
         target=target, out_dir=str(out_dir), api_key_file=str(out_dir / API_KEY_FILE),
         endpoint=endpoint_for(host, port), alias=alias,
     )  # fmt: skip
+    # k8s binds inside the pod and is published by a ClusterIP Service: --host does not apply there.
+    if target != "k8s" and (note := exposure_note(host, port, rendered.api_key_file)):
+        rendered.notes.append(note)
     files = [Path(f) for f in model_files]
     ctx: dict[str, Any] = {
         "plan": plan,
