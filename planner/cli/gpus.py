@@ -100,8 +100,8 @@ def render_table(specs: list[GpuSpec]) -> RenderableType:
     for spec in specs:
         boards = f" (x{spec.devices_per_board} per board)" if spec.devices_per_board > 1 else ""
         table.add_row(
-            spec.name + boards,
-            spec.chip or spec.architecture,
+            Text(spec.name + boards),  # Text: database names and notes may hold brackets, never markup
+            Text(spec.chip or spec.architecture),
             spec.compute_capability or spec.gfx_target or "-",
             _memory(spec, short=True),
             f"{spec.memory_bandwidth_gbs:g}",
@@ -121,7 +121,7 @@ def _fp16_short(spec: GpuSpec) -> str:
 
 
 def render_detail(spec: GpuSpec) -> RenderableType:
-    table = Table(title=spec.name, title_justify="left", show_header=False, box=None, pad_edge=False)
+    table = Table(title=Text(spec.name), title_justify="left", show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
     rows: list[tuple[str, str | None]] = [
@@ -148,5 +148,5 @@ def render_detail(spec: GpuSpec) -> RenderableType:
     ]
     for label, value in rows:
         if value:
-            table.add_row(label, value)
+            table.add_row(label, Text(value))
     return table
