@@ -205,9 +205,14 @@ def test_the_rules_catch_a_new_violation(
     module: str, source: str, problem: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The checker is only worth something if it fails: plant one bad import at a time and see it reported."""
-    assert not any(problem in line for line in layer_violations())
+    planted = source.split("import ")[-1].split()[0].strip()
+
+    def reported() -> bool:
+        return any(line.startswith(module) and planted in line and problem in line for line in layer_violations())
+
+    assert not reported()
     monkeypatch.setitem(PLANTED, PACKAGE.parent / module, source)
-    assert any(problem in line for line in layer_violations())
+    assert reported()
 
 
 def test_a_new_cycle_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -145,7 +145,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Verify any OpenAI-compatible server and measure it: tokens/s, time to first token, latency."""
         from rich.console import Console
-        from rich.progress import Progress
+        from rich.progress import Progress, TextColumn
 
         from planner.serving.bench import check_url, run_bench
         from planner.serving.show import show_bench
@@ -158,7 +158,8 @@ def register(app: typer.Typer) -> None:
                 raise BadInput(f"cannot read an API key from {api_key_file}") from None
         console = Console(stderr=json_output)
         # Off when not a terminal: rich would print only a final frame there, a blank line when nothing ran.
-        with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
+        columns = (TextColumn("{task.description}", markup=False), *Progress.get_default_columns()[1:])
+        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
             report = run_bench(url, api_key, concurrency=concurrency, requests=requests, timeout_s=timeout,
                                progress=progress)  # fmt: skip
         if json_output:
@@ -183,8 +184,9 @@ def run_deploy(plan: Plan, opts: DeployOptions, *, json_output: bool, console: C
     from planner.serving.pipeline import deploy, serve_until_interrupted, stop_now
     from planner.serving.show import show_deploy
 
+    # markup=False: a download's description is the hub's file name, printed as it is.
     columns = (
-        TextColumn("{task.description}"), BarColumn(), _bytes_only(DownloadColumn()),
+        TextColumn("{task.description}", markup=False), BarColumn(), _bytes_only(DownloadColumn()),
         _bytes_only(TransferSpeedColumn()), _bytes_only(TimeRemainingColumn()),
     )  # fmt: skip
     # Off when not a terminal (a log, a pipe): rich would print only a final frame, a blank line before an error.
@@ -198,13 +200,14 @@ def run_deploy(plan: Plan, opts: DeployOptions, *, json_output: bool, console: C
         else:
             show_deploy(report, console)
         if foreground and verified:
-            console.print(f"Serving on {report.endpoint}; Ctrl-C stops it.")
-            console.print(serve_until_interrupted(launched, report, _wait))
+            console.print(f"Serving on {report.endpoint}; Ctrl-C stops it.", markup=False)
+            console.print(serve_until_interrupted(launched, report, _wait), markup=False)
     except KeyboardInterrupt:
         pass  # Ctrl-C before the server was being waited on: still stop it below
     finally:
         if foreground and report.launch is not None and report.launch.stopped is None:
-            console.print(stop_now(launched, report))  # unverified, or interrupted early: nothing left running
+            # unverified, or interrupted early: nothing left running
+            console.print(stop_now(launched, report), markup=False)
     if not verified:
         raise typer.Exit(1)
 

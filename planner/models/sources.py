@@ -101,7 +101,9 @@ class ResolvedModel(BaseModel):
 def pick_quant(candidates: list[QuantChoice], quant: str, *, where: str) -> QuantChoice:
     wanted = quant.strip().upper()
     for c in candidates:
-        if c.quant.upper() == wanted:
+        # Stripped on both sides: a label taken from a file's stem keeps its spaces ("my model .gguf" gives
+        # "my model "), and comparing it with the stripped request made such a file impossible to plan.
+        if c.quant.strip().upper() == wanted:
             return c
     options = ", ".join(c.quant for c in candidates) or "none"
     raise BadInput(f"{where} has no quant {quant} (available: {options})")

@@ -23,6 +23,7 @@ from planner.core.argv import build_from_image, llama_cpp_python_args, llama_ser
 from planner.errors import BadInput
 from planner.serving.files import API_KEY_FILE, ManagedWriter, api_key_for, check_writable_dir, make_dir
 from planner.types.plan import Plan
+from planner.types.untrusted import check_printable, comment_text, shown
 
 Target = Literal["compose", "command", "systemd", "k8s"]
 TARGETS: tuple[str, ...] = ("compose", "command", "systemd", "k8s")
@@ -85,6 +86,30 @@ def client_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
+def is_loopback(host: str) -> bool:
+    """True when `host` binds this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower().rstrip(".") == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def exposure_note(host: str, port: int, api_key_file: str) -> str | None:
+    """The warning for a bind that other machines can reach; None for loopback."""
+    if is_loopback(host):
+        return None
+    where = "every network interface" if host in ("0.0.0.0", "::", "") else host
+    return (
+        f"--host {host}: the server listens on {where}, so port {port} is reachable from other machines on the "
+        f"network; every request still needs the API key in {api_key_file}. Use --host 127.0.0.1 to keep it local "
+        "(or a firewall rule)."
+    )
+
+
 def endpoint_for(host: str, port: int) -> str:
     host = client_host(host)
     return f"http://[{host}]:{port}/v1" if ":" in host else f"http://{host}:{port}/v1"
@@ -105,20 +130,50 @@ def _environment() -> Any:
     )
     env.filters["q"] = _yaml_string
     env.filters["shq"] = shlex.quote
+    env.filters["comment"] = comment_text
+    env.filters["sdtext"] = systemd_text
+    env.filters["sdpath"] = systemd_path_word
     return env
 
 
 def _yaml_string(value: object) -> str:
-    """A YAML double-quoted scalar (JSON strings are valid YAML), so no value can break the document."""
-    import json
+    """A YAML double-quoted scalar, so no value can break the document.
 
-    return json.dumps(str(value))
+    Printable characters stay as they are (UTF-8); the rest is escaped by YAML's own rules, which JSON's are
+    not: JSON writes an emoji as a surrogate pair (\\ud83d\\ude00) that YAML reads as two broken characters,
+    and leaves NEL, U+2028 and U+2029 raw, which YAML folds as line breaks.
+    """
+    return '"' + "".join(_yaml_char(ch) for ch in str(value)) + '"'
+
+
+def _yaml_char(ch: str) -> str:
+    if ch in '"\\':
+        return "\\" + ch
+    if ch.isprintable() and ch not in "\x85\u2028\u2029":
+        return ch
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def systemd_quote(arg: str) -> str:
     """One ExecStart= word: systemd splits on spaces, honours double quotes and expands $ and % specifiers."""
     escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$").replace("%", "%%")
     return f'"{escaped}"' if re.search(r'[\s"\'\\$%;]', arg) or not arg else escaped
+
+
+def systemd_path_word(path: str) -> str:
+    """One path in a list setting (ReadOnlyPaths=): split on spaces, unquoted with backslash escapes, then
+    % specifiers resolved; $ is not expanded there. Quoted, a path with spaces stays one absolute path (unquoted,
+    systemd read its pieces as relative paths and dropped the whole line)."""
+    escaped = path.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{escaped}"' if re.search(r'[\s"\'\\]', path) else escaped
+
+
+def systemd_text(value: object) -> str:
+    """A raw string setting (Description=, EnvironmentFile=): taken as it is up to the line's end, only the %
+    specifiers resolved. Control characters are refused before rendering, and the templates never end a line
+    with such a value (a trailing backslash would join the next line)."""
+    return str(value).replace("%", "%%")
 
 
 def _used_gpus(plan: Plan) -> list[int]:
@@ -153,6 +208,25 @@ def _blob_sha(path: Path) -> str:
     return target if re.fullmatch(r"[0-9a-f]{64}", target) else ""
 
 
+def model_name(plan: Plan, model_files: list[str]) -> str:
+    """What the files call the model: the repo, else the first file's name (never its folder)."""
+    return str(plan.model.get("repo") or Path(model_files[0]).name)
+
+
+def check_rendered_names(plan: Plan, model_files: list[str]) -> None:
+    """Refuse (BadInput) any path or name that goes into a rendered file and holds a control character."""
+    from planner.serving.download import file_names
+
+    for path in model_files:
+        check_printable(str(path), "model file")
+        check_printable(str(Path(path).expanduser().resolve()), "model file (where its link leads)")
+    for name in file_names(plan.model):  # the hub's names: the k8s init container downloads them
+        check_printable(name, "model file name")
+    for key in ("repo", "quant"):
+        if plan.model.get(key):
+            check_printable(str(plan.model[key]), f"model {key}")
+
+
 def render_artifacts(
     plan: Plan,
     *,
@@ -172,6 +246,7 @@ def render_artifacts(
     if not model_files:
         raise BadInput("no model file to render a deployment for")
     out_dir = check_writable_dir(out_dir, "--out")
+    check_rendered_names(plan, model_files)
     make_dir(out_dir)
     alias = check_alias(alias) if alias is not None else default_alias(plan)
     writer = ManagedWriter(out_dir, force=force)
@@ -180,6 +255,9 @@ def render_artifacts(
         target=target, out_dir=str(out_dir), api_key_file=str(out_dir / API_KEY_FILE),
         endpoint=endpoint_for(host, port), alias=alias,
     )  # fmt: skip
+    # k8s binds inside the pod and is published by a ClusterIP Service: --host does not apply there.
+    if target != "k8s" and (note := exposure_note(host, port, rendered.api_key_file)):
+        rendered.notes.append(note)
     files = [Path(f) for f in model_files]
     ctx: dict[str, Any] = {
         "plan": plan,
@@ -187,7 +265,7 @@ def render_artifacts(
         "host": host,
         "port": port,
         "settings": plan.settings,
-        "model_name": plan.model.get("repo") or Path(model_files[0]).name,
+        "model_name": model_name(plan, model_files),
         "quant": plan.model.get("quant", ""),
         "version": _version(),
         "api_key_file": str(out_dir / API_KEY_FILE),
@@ -204,9 +282,11 @@ def render_artifacts(
         key_file = out_dir / API_KEY_FILE if target == "command" else None  # systemd: EnvironmentFile
         model = files[0].expanduser().absolute()  # absolute, but not resolved: a cache link keeps its name
         argv = _native_argv(plan, model, alias, host, port, fit, key_file, server_binary, rendered)
+        for word in argv:  # the server binary (from PATH or --server-binary) and the interpreter are paths too
+            check_printable(word, "the server command word")
         rendered.command = argv
         if target == "command":
-            pending.append(("command.sh", _command_script(plan, argv, out_dir), 0o755))
+            pending.append(("command.sh", _command_script(plan, argv, out_dir, ctx["model_name"]), 0o755))
         else:
             ctx |= {
                 "exec_start": " ".join(systemd_quote(a) for a in argv),
@@ -235,15 +315,15 @@ def _version() -> str:
     return __version__
 
 
-def _command_script(plan: Plan, argv: list[str], out_dir: Path) -> str:
+def _command_script(plan: Plan, argv: list[str], out_dir: Path, name: str) -> str:
     line = " ".join(shlex.quote(a) for a in argv)
     if plan.runtime == "llama-cpp-python":
         key_file = shlex.quote(str(out_dir / API_KEY_FILE))
         line = f'API_KEY="$(cat {key_file})" exec {line}'
     else:
         line = f"exec {line}"
-    what = plan.model.get("repo") or plan.model.get("file") or "a local model"
-    return f"#!/bin/sh\n# Rendered by planner for {what}; `planner deploy` rewrites it.\n{line}\n"
+    # The comment names the model, never its path, and spells out anything that could end the line.
+    return f"#!/bin/sh\n# Rendered by planner for {comment_text(name)}; `planner deploy` rewrites it.\n{line}\n"
 
 
 def _native_argv(
@@ -274,8 +354,15 @@ def _build_number(text: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+_USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?")
+
+
 def _service_user() -> str | None:
+    """User= for the unit: who ran planner (through sudo, who ran sudo). Both come from the environment, so a
+    name systemd would not take as one word is refused rather than written into the unit."""
     user = os.environ.get("SUDO_USER") or getpass.getuser()
+    if not _USER_NAME.fullmatch(user):
+        raise BadInput(f"user name {shown(user)} (SUDO_USER or the login name) is not a valid User= for systemd")
     return None if user == "root" else user
 
 

@@ -77,7 +77,7 @@ def _alternatives(plan: Plan) -> Table:
         quality = ""
         if alt.quality:
             quality = f"{'PPL' if alt.quality.metric == 'perplexity' else alt.quality.metric} {alt.quality.value:g}"
-        table.add_row(
+        cells = (
             alt.model,
             alt.quant,
             f"{alt.size_bytes / 1e9:.2f} GB",
@@ -88,6 +88,7 @@ def _alternatives(plan: Plan) -> Table:
             f"{alt.generation_tokens_per_s:g}" if alt.generation_tokens_per_s else "-",
             quality,
         )
+        table.add_row(*(Text(cell) for cell in cells))  # Text: a name is never read as rich markup
     return table
 
 
@@ -118,26 +119,32 @@ def show_plan(plan: Plan, console: Console | None = None) -> None:
         + (f" · tensor-split {','.join(f'{x:g}' for x in s.tensor_split)}" if s.tensor_split else "")
         + (f" · n-cpu-moe {s.n_cpu_moe}" if s.n_cpu_moe else "")
     )
-    console.print(Panel(head, title=title, title_align="left"))
+    console.print(Panel(head, title=Text(title), title_align="left"))
     for row in _device_rows(plan):
         console.print(row)
     sp = plan.speed
+    # Everything below that holds a name, a path or a reason is a Text: printed as it is, never as rich markup
+    # (a path with "[/]" crashed the view, one with "[wip]" lost those characters).
     console.print(
-        f"\n[bold]speed[/]: prompt ≈ {sp.prompt_tokens_per_s:g} tokens/s "
-        f"({sp.prompt_low:g}–{sp.prompt_high:g}), generation ≈ {sp.generation_tokens_per_s:g} tokens/s "
-        f"({sp.low:g}–{sp.high:g})"
+        Text.assemble(
+            "\n",
+            ("speed", "bold"),
+            f": prompt ≈ {sp.prompt_tokens_per_s:g} tokens/s "
+            f"({sp.prompt_low:g}–{sp.prompt_high:g}), generation ≈ {sp.generation_tokens_per_s:g} tokens/s "
+            f"({sp.low:g}–{sp.high:g})",
+        )
     )
     if sp.disk_bound_seconds_per_token:
         console.print(f"[bold]from disk[/]: about {sp.disk_bound_seconds_per_token:g} s per token (mmap streaming)")
-    console.print(f"[dim]basis: {sp.basis}[/]")
+    console.print(Text(f"basis: {sp.basis}", style="dim"))
     if plan.quality:
         source = plan.quality.source.split(";")[0].split(" (")[0]
-        console.print(f"[bold]quality[/]: {plan.quality.metric} {plan.quality.value:g} ({source})")
+        console.print(Text.assemble(("quality", "bold"), f": {plan.quality.metric} {plan.quality.value:g} ({source})"))
     console.print("\n[bold]why[/]")
     for reason in plan.reasons:
-        console.print(f"  • {reason}")
+        console.print(Text(f"  • {reason}"))
     for warning in plan.warnings:
-        console.print(f"  [yellow]! {warning}[/]")
+        console.print(Text(f"  ! {warning}", style="yellow"))
     console.print("\n[bold]command[/]")
     console.print(Text(shlex.join(plan.command)), soft_wrap=True)
     if plan.alternatives:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.console import Console, Group
-from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
@@ -18,11 +17,12 @@ HEADINGS = (
 
 
 def _finding(finding: Finding, style: str, mark: str, verbose: bool) -> Group:
-    parts: list[Text] = [Text.from_markup(f"[{style}]{mark}[/] [bold]{escape(finding.title)}[/]")]
+    # Text, not markup: titles and fixes name GPUs and paths from outside ("[/]" or ":smile:" stay as they are).
+    parts: list[Text] = [Text.assemble((mark, style), " ", (finding.title, "bold"))]
     if finding.detail and (verbose or finding.severity != "ok"):
         parts.append(Text("  " + finding.detail, style="default"))
     if finding.fix:
-        parts.append(Text.from_markup(f"  [bold]Fix:[/] {escape(finding.fix)}"))
+        parts.append(Text.assemble("  ", ("Fix:", "bold"), f" {finding.fix}"))
     for command in finding.commands:
         parts.append(Text("    $ " + command, style="cyan"))
     if verbose:
@@ -43,7 +43,7 @@ def show_findings(findings: Findings, console: Console | None = None, verbose: b
         header += f"; model {findings.model}"
     if findings.image:
         header += f"\nimage: {findings.image.image}"
-    console.print(Panel(escape(header), expand=False))
+    console.print(Panel(Text(header), expand=False))
     for severity, heading, style, mark in HEADINGS:
         group = findings.by_severity(severity)  # type: ignore[arg-type]
         if not group:

@@ -7,7 +7,6 @@ from pathlib import Path
 from pydantic import ByteSize
 from rich import box
 from rich.console import Console, Group, RenderableType
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -22,7 +21,7 @@ def show_hardware(hardware: Hardware, console: Console | None = None) -> None:
 
 
 def show_saved_profile(path: Path, console: Console | None = None) -> None:
-    (console or Console(highlight=False)).print(escape(f"Saved to {path}; use it with --hardware {path}"))
+    (console or Console()).print(f"Saved to {path}; use it with --hardware {path}", markup=False, highlight=False)
 
 
 def show_gpus(found: GpuList, console: Console | None = None) -> None:
@@ -44,7 +43,8 @@ def _gpu_table(hardware: Hardware) -> Table:
     for column in ("#", "GPU", "Memory used", "", "Compute", "PCIe", "Power", "Temp", "Clocks held back"):
         table.add_column(column)
     for gpu in hardware.gpus:
-        table.add_row(
+        _add_row(
+            table,
             str(gpu.index),
             _gpu_name(gpu),
             _memory_text(gpu),
@@ -56,6 +56,11 @@ def _gpu_table(hardware: Hardware) -> Table:
             ", ".join(r for r in gpu.throttle_reasons if r != "gpu_idle") or "-",
         )
     return table
+
+
+def _add_row(table: Table, *cells: str | Text) -> None:
+    """A row whose text (CPU and GPU names, paths, driver messages: all from the machine) is never rich markup."""
+    table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells))
 
 
 def _gpu_name(gpu: Gpu) -> Text:
@@ -106,20 +111,22 @@ def _host_table(hardware: Hardware) -> Table:
     table.add_column(style="bold")
     table.add_column()
     cpu = hardware.cpu
-    table.add_row(
+    _add_row(
+        table,
         "CPU",
         f"{cpu.model} ({cpu.architecture}), {cpu.physical_cores} cores / {cpu.logical_cores} threads"
         + (f"\nfeatures: {' '.join(cpu.flags)}" if cpu.flags else ""),
     )
     memory = hardware.memory
     swap = f", swap {_size(memory.swap_free_bytes)} free of {_size(memory.swap_total_bytes)}"
-    table.add_row(
+    _add_row(
+        table,
         "RAM",
         f"{_size(memory.available_bytes)} available of {_size(memory.total_bytes)}"
         + (swap if memory.swap_total_bytes else ", no swap"),
     )
     disk = hardware.disk
-    table.add_row("Disk", f"{_size(disk.free_bytes)} free of {_size(disk.total_bytes)} at {disk.path} (models)")
+    _add_row(table, "Disk", f"{_size(disk.free_bytes)} free of {_size(disk.total_bytes)} at {disk.path} (models)")
     container = hardware.container
     if container.docker_client:
         docker = f"docker {container.docker_version or '?'}, engine " + (
@@ -127,13 +134,13 @@ def _host_table(hardware: Hardware) -> Table:
         )
     else:
         docker = "docker not installed"
-    table.add_row("Container", docker + (f"\n{container.detail}" if container.detail else ""))
+    _add_row(table, "Container", docker + (f"\n{container.detail}" if container.detail else ""))
     driver = hardware.driver
     if driver.nvml_available:
         status = f"NVIDIA driver {driver.driver_version or '?'}, CUDA {driver.cuda_driver_version or '?'} (NVML ok)"
     else:
         status = f"NVML unavailable: {driver.error or 'unknown reason'}"
-    table.add_row("GPU driver", status)
+    _add_row(table, "GPU driver", status)
     return table
 
 
@@ -184,8 +191,8 @@ def render_table(specs: list[GpuSpec]) -> RenderableType:
     for spec in specs:
         boards = f" (x{spec.devices_per_board} per board)" if spec.devices_per_board > 1 else ""
         table.add_row(
-            spec.name + boards,
-            spec.chip or spec.architecture,
+            Text(spec.name + boards),  # Text: database names and notes may hold brackets, never markup
+            Text(spec.chip or spec.architecture),
             spec.compute_capability or spec.gfx_target or "-",
             _memory(spec, short=True),
             f"{spec.memory_bandwidth_gbs:g}",
@@ -205,7 +212,7 @@ def _fp16_short(spec: GpuSpec) -> str:
 
 
 def render_detail(spec: GpuSpec) -> RenderableType:
-    table = Table(title=spec.name, title_justify="left", show_header=False, box=None, pad_edge=False)
+    table = Table(title=Text(spec.name), title_justify="left", show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
     rows: list[tuple[str, str | None]] = [
@@ -232,5 +239,5 @@ def render_detail(spec: GpuSpec) -> RenderableType:
     ]
     for label, value in rows:
         if value:
-            table.add_row(label, value)
+            table.add_row(label, Text(value))
     return table

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from planner.errors import BadInput, EnvironmentProblem
+from planner.types.untrusted import check_printable
 
 MANIFEST = ".planner-manifest.json"
 API_KEY_FILE = "api-key"
@@ -47,11 +48,14 @@ def check_writable_dir(path: Path, option: str) -> Path:
     Called where the option enters (deploy checks --out and --models-dir before it plans or downloads), so a
     typo costs a second, not a download. Nothing is created here.
     """
+    check_printable(str(path), option)  # first: a NUL byte would make resolve() raise
     resolved = path.expanduser().resolve()
     try:
         str(resolved).encode("utf-8")
     except UnicodeEncodeError:  # the folder's path goes into YAML, JSON and unit files, which are UTF-8
         raise BadInput(f"{option} {str(path)!r}: not a UTF-8 path; choose a folder whose name is UTF-8") from None
+    # ... and those files are line-based: a newline (or CR, U+2028...) in the path would start a new line there.
+    check_printable(str(resolved), option)
     if resolved.exists() and not resolved.is_dir():
         raise BadInput(f"{option} {path} is a file, not a folder")
     existing = resolved

@@ -7,14 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import PlannerError
-from planner.rendering.artifacts import render_artifacts
+from planner.rendering.artifacts import check_rendered_names, render_artifacts
 from planner.serving.download import ensure_model
-from planner.serving.files import api_key_for
+from planner.serving.files import api_key_for, check_writable_dir
 from planner.serving.launch import Launched, launch, stop_launched
 from planner.serving.report import DeployReport, LaunchReport, predicted_from, python_snippet
 from planner.serving.state import clear_state, save_state
 from planner.serving.verify import compare_speed, verify_server
 from planner.types.plan import Plan
+from planner.types.untrusted import check_printable
 
 
 @dataclass
@@ -47,6 +48,7 @@ def deploy(
 
     `progress` (rich) shows the download, `wait_progress` the wait for the model to load.
     """
+    check_names_first(plan, opts)
     model = ensure_model(plan.model, models_dir=opts.models_dir, download=opts.download, progress=progress)
     rendered = render_artifacts(
         plan, model_files=model.files, out_dir=opts.out_dir, target=opts.target, host=opts.host, port=opts.port,
@@ -96,6 +98,21 @@ def deploy(
     info.state_file = str(save_state(launched.state(out_dir)))
     info.detached = opts.detach
     return report, launched
+
+
+def check_names_first(plan: Plan, opts: DeployOptions) -> None:
+    """Every path and name that the rendered files will hold, checked before a byte is downloaded or written
+    (render_artifacts checks the final paths again)."""
+    check_writable_dir(opts.out_dir, "--out")
+    if opts.models_dir is not None and opts.download:
+        check_writable_dir(opts.models_dir, "--models-dir")
+    elif opts.models_dir is not None:  # not written to, but the rendered files name it
+        check_printable(str(opts.models_dir.expanduser().absolute()), "--models-dir")
+    elif plan.model.get("repo"):
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        check_printable(str(HF_HUB_CACHE), "the Hugging Face cache folder (HF_HOME, HF_HUB_CACHE)")
+    check_rendered_names(plan, [str(plan.model[k]) for k in ("file",) if plan.model.get(k)])
 
 
 def _project_of(compose: Path | None) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
+
 from planner.serving.bench import BenchReport
 from planner.serving.report import DeployReport
 from planner.serving.verify import Verification
@@ -13,70 +15,86 @@ def _gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB"
 
 
+def _line(label: str, value: str, style: str = "") -> Text:
+    """One line of the report: a bold label, then text from outside (paths, names) printed as it is."""
+    return Text.assemble((label, "bold"), (value, style)) if label else Text(value, style=style)
+
+
 def show_deploy(report: DeployReport, console: Any) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
+    # Every path, name, note and server message is a Text, never rich markup: "[/INST]" in a model's answer or
+    # "[/]" in a path crashed the view (after the server was verified), "[wip]" silently vanished.
     m = report.model
     where = f"{m.path}" + ("" if m.present else " (not downloaded: --no-download)")
-    lines = [f"[bold]model[/]    {where}"]
+    lines = [_line("model    ", where)]
     if m.downloaded_bytes:
         resumed = f", resumed from {_gib(m.resumed_from_bytes)}" if m.resumed_from_bytes else ""
         checked = ", sha256 verified" if m.verified_sha256 else ""
-        lines.append(f"           downloaded {_gib(m.downloaded_bytes)} of {_gib(m.size_bytes)}{resumed}{checked}")
-    lines.append(f"[bold]files[/]    {report.out_dir} ({report.target})")
+        lines.append(
+            _line("", f"           downloaded {_gib(m.downloaded_bytes)} of {_gib(m.size_bytes)}{resumed}{checked}")
+        )
+    lines.append(_line("files    ", f"{report.out_dir} ({report.target})"))
     for f in report.files:
-        lines.append(f"           {f}")
+        lines.append(_line("", f"           {f}"))
     for b in report.backups:
-        lines.append(f"           [yellow]kept your edited copy as {b}[/]")
+        lines.append(_line("", f"           kept your edited copy as {b}", "yellow"))
     if report.image:
-        lines.append(f"[bold]image[/]    {report.image}")
-    lines.append(f"[bold]endpoint[/] {report.endpoint}   model id: {report.alias}")
-    lines.append(f"[bold]API key[/]  {report.api_key_file} (mode 0600)")
-    console.print(Panel("\n".join(lines), title="planner deploy", expand=False))
+        lines.append(_line("image    ", report.image))
+    lines.append(_line("endpoint ", f"{report.endpoint}   model id: {report.alias}"))
+    lines.append(_line("API key  ", f"{report.api_key_file} (mode 0600)"))
+    console.print(Panel(Text("\n").join(lines), title="planner deploy", expand=False))
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(Text.assemble(("note:", "yellow"), f" {note}"))
     if report.launch is not None:
         launch = report.launch
         who = f"pid {launch.pid}" if launch.pid else f"compose project {launch.compose_project}"
         console.print(
-            f"[bold]launched[/] with {launch.method} ({who}); log: {launch.log_file or 'docker compose logs'}"
+            _line("launched", f" with {launch.method} ({who}); log: {launch.log_file or 'docker compose logs'}")
         )
         for why in launch.why:
-            console.print(f"  {why}")
+            console.print(Text(f"  {why}"))
         for item in launch.ignored_settings:
-            console.print(f"  [yellow]ignored:[/] {item}")
+            console.print(Text.assemble("  ", ("ignored:", "yellow"), f" {item}"))
         if launch.verification is not None:
             show_verification(launch.verification, console)
         if launch.comparison:
             table = Table(title="measured vs plan", show_header=False)
             for line in launch.comparison:
-                table.add_row(line)
+                table.add_row(Text(line))
             console.print(table)
     console.print("\n[bold]Call it from Python[/] (pip install openai):")
     # Plain text, never cropped to the terminal width: it is meant to be copied.
     console.print(report.how_to_call, highlight=False, markup=False, soft_wrap=True)
     if report.launch and report.launch.detached:
-        console.print(f"Running in the background. Stop it with: [bold]planner stop {report.out_dir}[/]")
+        console.print(
+            Text.assemble("Running in the background. Stop it with: ", (f"planner stop {report.out_dir}", "bold"))
+        )
 
 
 def show_verification(v: Verification, console: Any) -> None:
-    ok = "[green]OK[/]" if v.ok else "[red]FAILED[/]"
-    console.print(f"[bold]verification[/] {ok}: {v.endpoint}, model {v.model_id!r}, ready after {v.ready_after_s} s")
+    ok = ("OK", "green") if v.ok else ("FAILED", "red")
+    console.print(
+        Text.assemble(
+            ("verification", "bold"), " ", ok, f": {v.endpoint}, model {v.model_id!r}, ready after {v.ready_after_s} s"
+        )
+    )
     if v.measured is not None:
         m = v.measured
         pp = f"{m.prompt_tokens_per_s:.1f}" if m.prompt_tokens_per_s else "-"
         tg = f"{m.generation_tokens_per_s:.1f}" if m.generation_tokens_per_s else "-"
         console.print(
             f"  prompt {m.prompt_tokens} tokens at {pp} tokens/s (first token after {m.time_to_first_token_s:.2f} s); "
-            f"generated {m.completion_tokens} tokens at {tg} tokens/s; context {m.ctx_size or 'not reported'}"
+            f"generated {m.completion_tokens} tokens at {tg} tokens/s; context {m.ctx_size or 'not reported'}",
+            markup=False,
         )
     if v.answer:
-        console.print(f"  answer: {v.answer.strip()[:200]!r}")
+        console.print(Text(f"  answer: {v.answer.strip()[:200]!r}"))  # the model's own words: never markup
     refused = "refused (401)" if v.wrong_key_refused else f"NOT refused ({v.wrong_key_status})"
-    console.print(f"  wrong API key: {refused}")
+    console.print(Text(f"  wrong API key: {refused}"))
     for problem in v.problems:
-        console.print(f"  [red]problem:[/] {problem}")
+        console.print(Text.assemble("  ", ("problem:", "red"), f" {problem}"))
 
 
 def show_bench(report: BenchReport, console: Any) -> None:
@@ -102,4 +120,4 @@ def show_bench(report: BenchReport, console: Any) -> None:
         f"{run.succeeded} succeeded, {run.failed} failed in {run.wall_s:.1f} s"
     )
     for err in run.errors:
-        console.print(f"  [red]error:[/] {err}")
+        console.print(Text.assemble("  ", ("error:", "red"), f" {err}"))  # the server's words: never markup
