@@ -24,8 +24,8 @@ request with a wrong key). Modes:
   never_ready     /health answers 503 (loading the model), forever
   banner          not HTTP: it greets every connection with an SSH banner
 
-Run as a program (`python hostile_server.py --host H --port P [--alias A] [--api-key-file F]`, mode from
-$HOSTILE_MODE) it stands in for `llama-server` on PATH, taking and ignoring llama-server's other flags.
+Run as a program (`python hostile_server.py --host H --port P [--alias A] [--api-key-file F] [--ctx-size N]`,
+mode from $HOSTILE_MODE) it stands in for `llama-server` on PATH, taking and ignoring llama-server's other flags.
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ class HostileServer:
     """`with HostileServer("stall_stream") as server:` ... server.url is http://127.0.0.1:PORT/v1."""
 
     def __init__(self, mode: str = "ok", *, api_key: str = "right-key", model: str = "hostile-model",
-                 host: str = "127.0.0.1", port: int = 0) -> None:  # fmt: skip
+                 host: str = "127.0.0.1", port: int = 0, n_ctx: int = 2048) -> None:  # fmt: skip
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
-        self.mode, self.api_key, self.model = mode, api_key, model
+        self.mode, self.api_key, self.model, self.n_ctx = mode, api_key, model, n_ctx
         self.closing = threading.Event()
         if mode == "banner":
             self._server: Any = _BannerServer((host, port), self.closing)
@@ -168,7 +168,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, b'{"object": "list", "data": [{"id": "hostile-mo')
         if mode == "empty_models":
             return self._json(200, {"object": "list", "data": []})
-        meta = {"n_ctx": "lots" if mode == "bad_n_ctx" else 2048, "n_params": 134515008}
+        meta = {"n_ctx": "lots" if mode == "bad_n_ctx" else self.hostile.n_ctx, "n_params": 134515008}
         model: dict[str, Any] = {"id": self.hostile.model, "object": "model", "owned_by": "llamacpp"}
         if mode != "bad_props_ctx":
             model["meta"] = meta
@@ -286,7 +286,7 @@ class _BannerServer:
 
 
 def main(argv: list[str]) -> None:
-    """Stand in for llama-server: --host, --port, --alias and --api-key-file are used, other flags ignored."""
+    """Stand in for llama-server: --host, --port, --alias, --api-key-file and --ctx-size are used, others ignored."""
     if "--version" in argv:
         print("version: 0 (hostile)")
         return
@@ -296,6 +296,7 @@ def main(argv: list[str]) -> None:
     server = HostileServer(
         os.environ.get("HOSTILE_MODE", "ok"), api_key=api_key, model=options.get("--alias", "hostile-model"),
         host=options.get("--host", "127.0.0.1"), port=int(options.get("--port", "8080")),
+        n_ctx=int(options.get("--ctx-size", "2048")),
     )  # fmt: skip
     print(f"hostile server ({server.mode}) listening on {server.url}", flush=True)
     server._server.serve_forever()
