@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from planner.cli.options import JsonOpt, PlanOptions, with_plan_options
-from planner.errors import BadInput, NothingFits
+from planner.errors import BadInput, NothingFits, PlannerError
 
 if TYPE_CHECKING:
     import subprocess
@@ -140,14 +140,16 @@ def register(app: typer.Typer) -> None:
         api_key_file: Annotated[Path | None, typer.Option("--api-key-file", help="Read the key from a file.")] = None,
         concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Parallel streams.")] = 1,
         requests: Annotated[int, typer.Option("--requests", "-n", min=0, help="Requests in total (0: none).")] = 8,
-        timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds to wait for readiness.")] = 60,
+        timeout: Annotated[
+            float, typer.Option("--timeout", min=1, help="Seconds to wait for readiness, and for each request.")
+        ] = 60,
         json_output: JsonOpt = False,
     ) -> None:
         """Verify any OpenAI-compatible server and measure it: tokens/s, time to first token, latency."""
         from rich.console import Console
         from rich.progress import Progress, TextColumn
 
-        from planner.serving.bench import check_url, run_bench
+        from planner.serving.bench import bench_failure, check_url, run_bench
         from planner.serving.show import show_bench
 
         check_url(url)  # before the progress display starts, so a typo is the only thing printed
@@ -166,8 +168,9 @@ def register(app: typer.Typer) -> None:
             print(report.model_dump_json(indent=2))
         else:
             show_bench(report, console)
-        if not report.ok:
-            raise typer.Exit(1)
+        failure = bench_failure(report)
+        if failure is not None:  # the report above says everything; the error line says it failed, and why
+            raise PlannerError(failure, exit_code=1)
 
 
 def run_deploy(plan: Plan, opts: DeployOptions, *, json_output: bool, console: Console) -> None:
@@ -183,6 +186,7 @@ def run_deploy(plan: Plan, opts: DeployOptions, *, json_output: bool, console: C
 
     from planner.serving.pipeline import deploy, serve_until_interrupted, stop_now
     from planner.serving.show import show_deploy
+    from planner.serving.verify import failure_summary
 
     # markup=False: a download's description is the hub's file name, printed as it is.
     columns = (
@@ -208,8 +212,9 @@ def run_deploy(plan: Plan, opts: DeployOptions, *, json_output: bool, console: C
         if foreground and report.launch is not None and report.launch.stopped is None:
             # unverified, or interrupted early: nothing left running
             console.print(stop_now(launched, report), markup=False)
-    if not verified:
-        raise typer.Exit(1)
+    if not verified and report.launch is not None:
+        problems = report.launch.verification.problems if report.launch.verification else []
+        raise PlannerError(f"{failure_summary(problems)}; the server was stopped", exit_code=1)
 
 
 def _bytes_only(column: ProgressColumn) -> ProgressColumn:

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from planner.errors import BadInput
-from planner.serving.verify import PROMPT, Measured, Verification, stream_chat, verify_server
+from planner.serving.verify import PROMPT, Measured, Verification, failure_summary, stream_chat, verify_server
 
 
 class Percentiles(BaseModel):
@@ -77,9 +77,11 @@ def summarize(values: list[float]) -> Percentiles | None:
     )
 
 
-def _one(base_url: str, api_key: str | None, model: str, max_tokens: int) -> tuple[RequestResult, Measured | None]:
+def _one(
+    base_url: str, api_key: str | None, model: str, max_tokens: int, timeout_s: float
+) -> tuple[RequestResult, Measured | None]:
     try:
-        _, m = stream_chat(base_url, api_key, model, prompt=PROMPT, max_tokens=max_tokens)
+        _, m = stream_chat(base_url, api_key, model, prompt=PROMPT, max_tokens=max_tokens, timeout=timeout_s)
     except Exception as err:  # any failure of one request is a data point, not the end of the run
         return RequestResult(ok=False, error=f"{type(err).__name__}: {err}".splitlines()[0]), None
     return (
@@ -93,15 +95,16 @@ def _one(base_url: str, api_key: str | None, model: str, max_tokens: int) -> tup
 
 def concurrency_run(
     base_url: str, api_key: str | None, model: str, *, concurrency: int, requests: int, max_tokens: int = 64,
-    progress: Any | None = None,
+    timeout_s: float = 600, progress: Any | None = None,
 ) -> ConcurrencyRun:  # fmt: skip
+    """`requests` streamed requests, `concurrency` at a time, each one ending within `timeout_s`."""
     if concurrency < 1 or requests < 1:
         raise BadInput("--concurrency and --requests must be at least 1")
     task = progress.add_task(f"{requests} requests, {concurrency} at a time", total=requests) if progress else None
     results: list[tuple[RequestResult, Measured | None]] = []
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        futures = [pool.submit(_one, base_url, api_key, model, max_tokens) for _ in range(requests)]
+        futures = [pool.submit(_one, base_url, api_key, model, max_tokens, timeout_s) for _ in range(requests)]
         for future in futures:
             results.append(future.result())
             if progress is not None and task is not None:
@@ -151,13 +154,29 @@ def run_bench(
     timeout_s: float = 60,
     progress: Any | None = None,
 ) -> BenchReport:
-    """Verify the server at `url` (…/v1 or its root), then, when requests > 0, run the concurrency test."""
+    """Verify the server at `url` (…/v1 or its root), then, when requests > 0, run the concurrency test.
+
+    `timeout_s` bounds the wait for readiness and each request, streaming included. The concurrency test runs only
+    when the verification's own streamed request worked: against a server that stalls or garbles, it would only
+    repeat the failure `requests` times.
+    """
     base = check_url(url).rstrip("/")
     base = base if base.endswith("/v1") else base + "/v1"
     verification = verify_server(base, api_key, timeout_s=timeout_s, progress=progress)
     report = BenchReport(url=base, verification=verification)
-    if requests > 0 and verification.model_id:
+    if requests > 0 and verification.model_id and verification.measured is not None:
         report.run = concurrency_run(
-            base, api_key, verification.model_id, concurrency=concurrency, requests=requests, progress=progress
-        )
+            base, api_key, verification.model_id, concurrency=concurrency, requests=requests, timeout_s=timeout_s,
+            progress=progress,
+        )  # fmt: skip
     return report
+
+
+def bench_failure(report: BenchReport) -> str | None:
+    """The one `planner: error:` line for a bench that did not pass; None when it passed."""
+    if not report.verification.ok:
+        return failure_summary(report.verification.problems)
+    if report.run is not None and report.run.failed:
+        first = f": {report.run.errors[0]}" if report.run.errors else ""
+        return f"{report.run.failed} of {report.run.requests} requests failed{first}"
+    return None

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from planner.core.argv import llama_cpp_python_args, llama_server_args
 from planner.errors import BadInput, EnvironmentProblem
-from planner.serving.state import DeployState, Method, clear_state, load_state
+from planner.serving.state import DeployState, Method, clear_state, load_state, state_path
 from planner.types.plan import Plan
 
 LOG_FILE = "server.log"
@@ -41,6 +41,7 @@ class Launched:
     log_file: str | None = None
     reasons: list[str] = field(default_factory=list)  # why this method (and not a preferred one)
     ignored: list[str] = field(default_factory=list)  # plan knobs this server cannot honour
+    started_at: float = field(default_factory=time.time)
 
     def alive(self) -> str | None:
         """None while the server runs; else why it stopped, with the end of its log."""
@@ -48,12 +49,13 @@ class Launched:
             return None
         return f"exit code {self.process.returncode}; {log_tail(self.log_file)}"
 
-    def state(self, out_dir: Path) -> DeployState:
+    def state(self, out_dir: Path, *, verified: bool | None = None) -> DeployState:
         pid = self.process.pid if self.process else None
         return DeployState(
             method=self.method, out_dir=str(out_dir), endpoint=self.endpoint, pid=pid,
             process_started=_create_time(pid), compose_project=self.compose_project,
-            compose_file=self.compose_file, command=self.command, log_file=self.log_file, started_at=time.time(),
+            compose_file=self.compose_file, command=self.command, log_file=self.log_file, started_at=self.started_at,
+            verified=verified,
         )  # fmt: skip
 
 
@@ -214,16 +216,33 @@ def _start_compose(compose_file: Path, project: str, endpoint: str, reasons: lis
 # --- stopping ------------------------------------------------------------------------------------------------
 
 
-def stop_process(pid: int, started: float | None, *, timeout_s: float = 20) -> str:
-    """SIGTERM the server's process group, then SIGKILL after `timeout_s`. Returns what happened."""
+def stop_process(pid: int, started: float | None, command: list[str], *, timeout_s: float = 20) -> str:
+    """SIGTERM the server's process group, then SIGKILL after `timeout_s`. Returns what happened.
+
+    Only a process confirmed to be the server is signalled: its start time must be the recorded one (pids are
+    reused) and its command line the recorded command. Without both on record nothing is signalled (BadInput).
+    """
     import psutil
 
+    if started is None or not command:
+        missing = "start time" if started is None else "command line"
+        raise BadInput(
+            f"the record of process {pid} has no {missing}, so planner cannot confirm it is the server; "
+            "nothing was signalled (stop it yourself if it is, then delete the state file)"
+        )
     try:
         proc = psutil.Process(pid)
-        if started is not None and abs(proc.create_time() - started) > 1:
+        if abs(proc.create_time() - started) > 1:
             return f"process {pid} is no longer the server (its pid was reused); nothing stopped"
-    except psutil.NoSuchProcess:
+        if not _runs(proc.cmdline(), command):
+            return f"process {pid} is no longer the server (it runs another command); nothing stopped"
+    except psutil.NoSuchProcess:  # ZombieProcess is one: exited, not yet reaped
         return f"process {pid} had already exited"
+    except psutil.AccessDenied:
+        raise EnvironmentProblem(
+            f"cannot read process {pid}'s command line (another user's process?), so planner cannot confirm it is "
+            "the server; nothing was signalled"
+        ) from None
     _signal_group(pid, signal.SIGTERM)
     try:
         proc.wait(timeout=timeout_s)
@@ -232,6 +251,15 @@ def stop_process(pid: int, started: float | None, *, timeout_s: float = 20) -> s
         _signal_group(pid, signal.SIGKILL)
         proc.wait(timeout=10)
         return f"killed process {pid} (SIGKILL after {timeout_s:.0f} s without exiting on SIGTERM)"
+
+
+def _runs(cmdline: list[str], command: list[str]) -> bool:
+    """Whether a process with this command line runs `command`: the same arguments at the end, and the program
+    itself among what comes before them (a script's interpreter, or a wrapper that exec'd a same-named binary)."""
+    program, args = Path(command[0]).name, command[1:]
+    if len(cmdline) <= len(args) or cmdline[len(cmdline) - len(args) :] != args:
+        return False
+    return any(Path(part).name == program for part in cmdline[: len(cmdline) - len(args)])
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -248,7 +276,8 @@ def stop_launched(launched: Launched, *, timeout_s: float = 20) -> str:
     assert launched.process is not None
     if launched.process.poll() is not None:
         return f"process {launched.process.pid} had already exited"
-    message = stop_process(launched.process.pid, _create_time(launched.process.pid), timeout_s=timeout_s)
+    pid = launched.process.pid
+    message = stop_process(pid, _create_time(pid), launched.command, timeout_s=timeout_s)
     launched.process.wait()
     return message
 
@@ -269,7 +298,8 @@ def stop_deployment(out_dir: Path, *, timeout_s: float = 20) -> tuple[DeployStat
     if state.method == "docker":
         message = compose_down(state.compose_file, state.compose_project)
     else:
-        assert state.pid is not None
-        message = stop_process(state.pid, state.process_started, timeout_s=timeout_s)
+        if state.pid is None:
+            raise BadInput(f"{state_path(out_dir)} records no process id; nothing was signalled")
+        message = stop_process(state.pid, state.process_started, state.command, timeout_s=timeout_s)
     clear_state(out_dir)
     return state, message

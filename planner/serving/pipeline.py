@@ -82,20 +82,29 @@ def deploy(
     )  # fmt: skip
     report.launch = info
     try:
+        # Recorded before the wait, which can take minutes: if planner is killed meanwhile, `planner stop OUT_DIR`
+        # still finds the server (the record holds its start time and command line, so only it is signalled).
+        info.state_file = str(save_state(launched.state(out_dir)))
         verification = verify_server(
-            rendered.endpoint, key, timeout_s=opts.ready_timeout_s, expected_model=rendered.alias,
-            expected_ctx=expected_slot_ctx(plan), alive=launched.alive, progress=wait_progress,
+            rendered.endpoint, key, timeout_s=opts.ready_timeout_s, request_timeout_s=opts.ready_timeout_s,
+            expected_model=rendered.alias, expected_ctx=expected_slot_ctx(plan), alive=launched.alive,
+            progress=wait_progress,
         )  # fmt: skip
     except BaseException:
         stop_launched(launched)  # a server that never became usable is not left behind
+        clear_state(out_dir)
         raise
     info.verification = verification
     info.verified = verification.ok
     info.measured = verification.measured
     if verification.measured is not None:
         info.comparison = compare_speed(verification.measured, plan.speed)
-    # Recorded either way, so `planner stop OUT_DIR` works from another terminal too.
-    info.state_file = str(save_state(launched.state(out_dir)))
+    if not verification.ok:  # not left running half-working, --detach or not
+        info.stopped = stop_launched(launched)
+        clear_state(out_dir)
+        info.state_file = None
+        return report, launched
+    save_state(launched.state(out_dir, verified=True))  # `planner stop OUT_DIR` works from another terminal
     info.detached = opts.detach
     return report, launched
 

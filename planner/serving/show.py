@@ -75,9 +75,10 @@ def show_deploy(report: DeployReport, console: Any) -> None:
 
 def show_verification(v: Verification, console: Any) -> None:
     ok = ("OK", "green") if v.ok else ("FAILED", "red")
+    model = repr(v.model_id) if v.model_id else "not known"  # the model list failed before it named one
     console.print(
         Text.assemble(
-            ("verification", "bold"), " ", ok, f": {v.endpoint}, model {v.model_id!r}, ready after {v.ready_after_s} s"
+            ("verification", "bold"), " ", ok, f": {v.endpoint}, model {model}, ready after {v.ready_after_s} s"
         )
     )
     if v.measured is not None:
@@ -91,10 +92,17 @@ def show_verification(v: Verification, console: Any) -> None:
         )
     if v.answer:
         console.print(Text(f"  answer: {v.answer.strip()[:200]!r}"))  # the model's own words: never markup
-    refused = "refused (401)" if v.wrong_key_refused else f"NOT refused ({v.wrong_key_status})"
-    console.print(Text(f"  wrong API key: {refused}"))
+    console.print(Text(f"  wrong API key: {_wrong_key_outcome(v)}"))
     for problem in v.problems:
         console.print(Text.assemble("  ", ("problem:", "red"), f" {problem}"))
+
+
+def _wrong_key_outcome(v: Verification) -> str:
+    if not v.wrong_key_checked:  # an earlier step failed, or there was no key to get wrong
+        return "not checked"
+    if v.wrong_key_refused:
+        return "refused (401)"
+    return "NOT refused (accepted)" if v.wrong_key_status is None else f"NOT refused (HTTP {v.wrong_key_status})"
 
 
 def show_bench(report: BenchReport, console: Any) -> None:

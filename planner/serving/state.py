@@ -25,6 +25,7 @@ class DeployState(BaseModel):
     command: list[str] = Field(default_factory=list)
     log_file: str | None = None
     started_at: float
+    verified: bool | None = None  # None: written when the server started, before its verification finished
 
 
 def state_path(out_dir: Path) -> Path:

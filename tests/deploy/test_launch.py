@@ -33,7 +33,7 @@ def spawn(code: str) -> subprocess.Popen:
 def record(out: Path, proc: subprocess.Popen, started: float | None = None) -> None:
     created = psutil.Process(proc.pid).create_time() if started is None else started
     save_state(DeployState(method="embedded", out_dir=str(out), endpoint="http://127.0.0.1:1/v1", pid=proc.pid,
-                           process_started=created, started_at=time.time()))  # fmt: skip
+                           process_started=created, command=proc.args, started_at=time.time()))  # fmt: skip
 
 
 def test_stop_terminates_the_recorded_server_and_forgets_it(tmp_path: Path):

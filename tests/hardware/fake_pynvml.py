@@ -23,7 +23,8 @@ import pytest
 from planner.types.hardware import Hardware
 
 RECORDINGS = Path(__file__).resolve().parent.parent / "fixtures" / "nvml"
-SHARED_FIXTURES = Path("/work/shared/fixtures/nvidia-smi")
+# The nvidia-smi outputs the recordings were made from (copied byte-exact; README.md there says from where).
+SOURCES = Path(__file__).resolve().parent.parent / "fixtures" / "nvidia-smi"
 MIB = 1024 * 1024
 
 # nvidia-smi -q's "Clocks Event Reasons" labels -> the NVML bit that nvidia-smi printed them from.

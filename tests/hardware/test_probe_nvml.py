@@ -1,4 +1,4 @@
-"""The NVIDIA probe against recordings of real hosts (tests/fixtures/nvml/, from /work/shared/fixtures)."""
+"""The NVIDIA probe against recordings of real hosts (tests/fixtures/nvml/, from tests/fixtures/nvidia-smi/)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from hardware.fake_pynvml import (
     MIB,
-    SHARED_FIXTURES,
+    SOURCES,
     build_fake_pynvml,
     install_fake_nvml,
     load_recording,
@@ -25,11 +25,9 @@ def test_every_recording_names_its_source_and_agrees_with_it() -> None:
     """A recording is only as good as its copy of the source: names, sizes and versions must appear there."""
     names = recording_names()
     assert len(names) >= 9
-    if not SHARED_FIXTURES.is_dir():
-        pytest.skip("the shared nvidia-smi fixtures are not on this machine")
     for name in names:
         recording = load_recording(name)
-        source = (SHARED_FIXTURES / recording["source"]).read_text()
+        source = (SOURCES / recording["source"]).read_text()
         for key in ("driver_version", "cuda_version", "nvml_version"):
             if recording.get(key):
                 assert recording[key] in source, (name, key)

@@ -160,7 +160,9 @@ def shim_path(tmp_path: Path) -> str:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "llama-server"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{HOSTILE}" "$@"\n')
+    # A Python script named llama-server (not a shell wrapper exec'ing python): `planner stop` signals only a
+    # process whose command line shows the program it started.
+    shim.write_text(f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(HOSTILE)!r}, run_name='__main__')\n")
     shim.chmod(0o755)
     return f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
 
@@ -207,21 +209,23 @@ def test_a_foreground_deploy_keeps_serving_after_a_markup_answer(tiny_gguf: Path
 
 
 def _read_until(proc: subprocess.Popen[str], marker: str, *, deadline: float) -> str:
-    """stdout up to the line holding `marker` (bounded by `deadline`: readline returns when the process exits)."""
-    import selectors
+    """stdout up to the line holding `marker`, bounded by `deadline`. A thread reads the lines: select() on the
+    pipe would miss lines already pulled into the text wrapper's buffer and wait for output that never comes."""
+    import queue
+    import threading
 
-    seen: list[str] = []
+    lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                break
-            line = proc.stdout.readline()
-            if not line:
-                break
-            seen.append(line)
-            if marker in line:
-                return "".join(seen)
+    stdout = proc.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
     stderr = proc.stderr.read() if proc.poll() is not None and proc.stderr else ""
     raise AssertionError(f"no {marker!r} in time: {''.join(seen)[-2000:]} {stderr[-2000:]}")
