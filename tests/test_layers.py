@@ -48,7 +48,10 @@ EDGE_MAY_USE = {
     "planner.checks": {"planner.config", "planner.data", "planner.hardware"},
 }
 # The CLI is a skin: it calls the api and draws with rendering; everything else it needs comes through those.
-CLI_MAY_USE = {"planner", "planner.api", "planner.cli", "planner.errors", "planner.types", "planner.rendering"}
+# planner.config: the CLI reads PLANNER_DEBUG there, like every other environment variable.
+CLI_MAY_USE = {
+    "planner", "planner.api", "planner.cli", "planner.config", "planner.errors", "planner.types", "planner.rendering"
+}  # fmt: skip
 
 IO_LIBRARIES = {
     "os", "io", "pathlib", "shutil", "subprocess", "socket", "tempfile", "urllib", "http", "glob", "sqlite3",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ try:  # Ctrl-C while the CLI is still importing gets the same one line and exit 
 
     from planner import __version__
     from planner.cli import catalog, deploy, doctor, gpus, plan, probe
+    from planner.config import debug
     from planner.errors import PlannerError
 except KeyboardInterrupt:
     sys.stderr.write("planner: interrupted\n")
@@ -75,12 +75,12 @@ def main() -> None:
     except KeyboardInterrupt:
         _fail("interrupted", 130, prefix="planner")
     except OSError as err:  # a disk that filled up, a folder that vanished: the system's words, one line
-        if os.environ.get("PLANNER_DEBUG"):
+        if debug():
             raise
         where = f": {err.filename}" if err.filename else ""
         _fail(f"{err.strerror or err}{where}", 4)
     except Exception as err:  # a bug: still one line (the contract), with the way to see the traceback
-        if os.environ.get("PLANNER_DEBUG"):
+        if debug():
             raise
         _fail(f"internal error ({type(err).__name__}: {err}); please report it (PLANNER_DEBUG=1 shows details)", 1)
     if code == 130:  # typer turns a Ctrl-C inside a command into a bare Exit(130)

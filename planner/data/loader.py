@@ -14,10 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from planner.config import cache_dir
+
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "planner" / "data"
+    return cache_dir() / "data"
 
 
 def load_yaml(path: Path) -> Any:

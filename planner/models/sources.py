@@ -15,13 +15,13 @@ call time, so tests and users can change them without re-importing huggingface_h
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from planner import config
 from planner.errors import BadInput, EnvironmentProblem, HubUnreachable
 
 if TYPE_CHECKING:
@@ -112,17 +112,9 @@ def pick_quant(candidates: list[QuantChoice], quant: str, *, where: str) -> Quan
 # --- environment -------------------------------------------------------------------------------------------------
 
 
-def hub_endpoint() -> str:
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-
-
-def hub_token() -> str | None:
-    """HF_TOKEN when set; otherwise huggingface_hub's own lookup (the token saved under HF_HOME)."""
-    return os.environ.get("HF_TOKEN") or None
-
-
-def hub_offline() -> bool:
-    return (os.environ.get("HF_HUB_OFFLINE") or "").strip().lower() in ("1", "true", "yes", "on")
+hub_endpoint = config.hub_endpoint
+hub_token = config.hub_token
+hub_offline = config.hub_offline
 
 
 # --- file names --------------------------------------------------------------------------------------------------

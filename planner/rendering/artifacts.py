@@ -1,18 +1,16 @@
 """Render a Plan into files a person can run: compose.yml, a command line, a systemd unit, Kubernetes manifests.
 
 The templates live in templates/ (planner.data.paths.templates()); this module builds their context from the Plan,
-the model files and the image choice, and writes the results without ever clobbering a file the user edited
-(see planner.serving.files).
+the model files, the image choice and what the caller gathered (the API key, the server binary, the service user,
+the hub's download URLs: RenderInputs) and returns the files' contents and modes. It writes nothing:
+planner.serving.artifacts writes them without ever clobbering a file the user edited.
 """
 
 from __future__ import annotations
 
-import getpass
 import math
-import os
 import re
 import shlex
-import shutil
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -21,20 +19,50 @@ from pydantic import BaseModel, Field
 
 from planner.core.argv import build_from_image, llama_cpp_python_args, llama_server_args
 from planner.errors import BadInput
-from planner.serving.files import API_KEY_FILE, ManagedWriter, api_key_for, check_writable_dir, make_dir
 from planner.types.plan import Plan
 from planner.types.untrusted import check_printable, comment_text, shown
+from planner.types.version import VERSION
 
 Target = Literal["compose", "command", "systemd", "k8s"]
 TARGETS: tuple[str, ...] = ("compose", "command", "systemd", "k8s")
 
+API_KEY_FILE = "api-key"  # the key, alone on its line (llama-server --api-key-file); 0600
 ENV_FILE = ".env"  # LLAMA_API_KEY=...: compose env_file and systemd EnvironmentFile
 CONTAINER_MODELS = "/models"
 JIT_CACHE_MAX_BYTES = 4 * 2**30  # CUDA_CACHE_MAXSIZE's documented maximum; the PTX of all kernels is large
 
 
+class RenderInputs(BaseModel):
+    """What rendering needs from the world, gathered by the caller (planner.serving.artifacts)."""
+
+    api_key: str
+    server_binary: str = "llama-server"  # the native command's program (a path from PATH, or the bare name)
+    service_user: str | None = None  # User= of the systemd unit; None runs it as root
+    downloads: list[dict[str, str]] = Field(default_factory=list)  # k8s init container: name, url, sha256
+
+
+class RenderedFile(BaseModel):
+    name: str  # relative to the output folder
+    content: str
+    mode: int  # 0o600 for secrets, 0o755 for scripts, 0o644 otherwise
+
+
+class RenderedFiles(BaseModel):
+    """The files of one target, not yet written, and how to reach the server they describe."""
+
+    target: str
+    out_dir: str
+    files: list[RenderedFile] = Field(default_factory=list)
+    api_key_file: str
+    endpoint: str
+    alias: str
+    command: list[str] = Field(default_factory=list)  # the native argv, for the command/systemd targets
+    image: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
 class Rendered(BaseModel):
-    """What render_artifacts wrote (or left as it was) and how to reach the server it describes."""
+    """What planner.serving.artifacts wrote (or left as it was) and how to reach the server it describes."""
 
     target: str
     out_dir: str
@@ -183,52 +211,14 @@ def _used_gpus(plan: Plan) -> list[int]:
     return [g.index for g in plan.hardware.gpus] if plan.settings.n_gpu_layers else []
 
 
-def _hub_urls(plan: Plan, files: list[Path]) -> list[dict[str, str]]:
-    """For the k8s init container: the download URL and sha256 of each hub file (empty for a local model)."""
-    repo = plan.model.get("repo")
-    if not repo:
-        return []
-    from huggingface_hub import hf_hub_url
-
-    from planner.serving.download import file_names, known_sha256
-
-    known = known_sha256(plan.model)
-    revision = str(plan.model.get("revision") or "main")
-    names = file_names(plan.model)
-    out = []
-    for name, path in zip(names, files, strict=False):
-        sha = known.get(name) or _blob_sha(path)
-        out.append({"name": Path(name).name, "url": hf_hub_url(str(repo), name, revision=revision), "sha256": sha})
-    return out
-
-
-def _blob_sha(path: Path) -> str:
-    """In the hub cache a file links to blobs/<sha256> (for LFS files): the name is the checksum."""
-    target = path.resolve().name
-    return target if re.fullmatch(r"[0-9a-f]{64}", target) else ""
-
-
 def model_name(plan: Plan, model_files: list[str]) -> str:
     """What the files call the model: the repo, else the first file's name (never its folder)."""
     return str(plan.model.get("repo") or Path(model_files[0]).name)
 
 
-def check_rendered_names(plan: Plan, model_files: list[str]) -> None:
-    """Refuse (BadInput) any path or name that goes into a rendered file and holds a control character."""
-    from planner.serving.download import file_names
-
-    for path in model_files:
-        check_printable(str(path), "model file")
-        check_printable(str(Path(path).expanduser().resolve()), "model file (where its link leads)")
-    for name in file_names(plan.model):  # the hub's names: the k8s init container downloads them
-        check_printable(name, "model file name")
-    for key in ("repo", "quant"):
-        if plan.model.get(key):
-            check_printable(str(plan.model[key]), f"model {key}")
-
-
-def render_artifacts(
+def render_files(
     plan: Plan,
+    inputs: RenderInputs,
     *,
     model_files: list[str],
     out_dir: Path,
@@ -237,21 +227,15 @@ def render_artifacts(
     port: int = 8080,
     alias: str | None = None,
     fit: bool = False,
-    force: bool = False,
-    server_binary: str | None = None,
-) -> Rendered:
-    """Render `target` for `plan` into `out_dir`, plus the API key files. Raises BadInput on an edited file."""
+) -> RenderedFiles:
+    """The files of `target` for `plan` (and the API key files), as they would be written into `out_dir`."""
     if target not in TARGETS:
         raise BadInput(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
     if not model_files:
         raise BadInput("no model file to render a deployment for")
-    out_dir = check_writable_dir(out_dir, "--out")
-    check_rendered_names(plan, model_files)
-    make_dir(out_dir)
     alias = check_alias(alias) if alias is not None else default_alias(plan)
-    writer = ManagedWriter(out_dir, force=force)
-    key = api_key_for(out_dir)
-    rendered = Rendered(
+    key = inputs.api_key
+    rendered = RenderedFiles(
         target=target, out_dir=str(out_dir), api_key_file=str(out_dir / API_KEY_FILE),
         endpoint=endpoint_for(host, port), alias=alias,
     )  # fmt: skip
@@ -267,7 +251,7 @@ def render_artifacts(
         "settings": plan.settings,
         "model_name": model_name(plan, model_files),
         "quant": plan.model.get("quant", ""),
-        "version": _version(),
+        "version": VERSION,
         "api_key_file": str(out_dir / API_KEY_FILE),
         "env_file": str(out_dir / ENV_FILE),
     }
@@ -277,11 +261,11 @@ def render_artifacts(
         (ENV_FILE, f"LLAMA_API_KEY={key}\n", 0o600),
     ]
     if target in ("compose", "k8s"):
-        pending += _container_files(plan, env, ctx, rendered, files, fit=fit, key=key)
+        pending += _container_files(plan, env, ctx, rendered, files, fit=fit, inputs=inputs)
     else:
         key_file = out_dir / API_KEY_FILE if target == "command" else None  # systemd: EnvironmentFile
         model = files[0].expanduser().absolute()  # absolute, but not resolved: a cache link keeps its name
-        argv = _native_argv(plan, model, alias, host, port, fit, key_file, server_binary, rendered)
+        argv = _native_argv(plan, model, alias, host, port, fit, key_file, inputs.server_binary, rendered)
         for word in argv:  # the server binary (from PATH or --server-binary) and the interpreter are paths too
             check_printable(word, "the server command word")
         rendered.command = argv
@@ -290,29 +274,15 @@ def render_artifacts(
         else:
             ctx |= {
                 "exec_start": " ".join(systemd_quote(a) for a in argv),
-                "user": _service_user(),
+                "user": _service_user(inputs.service_user),
                 "model_dirs": sorted({str(Path(f).resolve().parent) for f in files} | {str(out_dir)}),
                 "unit_name": f"llama-server-{alias}",
             }
             pending.append(
                 (f"llama-server-{alias}.service", env.get_template("llama-server.service.j2").render(ctx), 0o644)
             )
-    writer.check([name for name, _, _ in pending])
-    for name, content, mode in pending:
-        if name == API_KEY_FILE and (out_dir / name).exists():
-            writer.keep(name)  # the user's key (or the one planner made) stays; never rewritten
-            continue
-        writer.write(name, content, mode)
-    writer.save_manifest()
-    rendered.files = [str(p) for p in writer.written]
-    rendered.backups = [str(p) for p in writer.backups]
+    rendered.files = [RenderedFile(name=name, content=content, mode=mode) for name, content, mode in pending]
     return rendered
-
-
-def _version() -> str:
-    from planner import __version__
-
-    return __version__
 
 
 def _command_script(plan: Plan, argv: list[str], out_dir: Path, name: str) -> str:
@@ -334,14 +304,14 @@ def _native_argv(
     port: int,
     fit: bool,
     api_key_file: Path | None,
-    server_binary: str | None,
-    rendered: Rendered,
+    server_binary: str,
+    rendered: RenderedFiles,
 ) -> list[str]:
     if plan.runtime == "llama-cpp-python":
         args, ignored = llama_cpp_python_args(plan.settings, model_path=str(model), alias=alias, host=host, port=port)
         rendered.notes += [f"llama-cpp-python ignores {item}" for item in ignored]
         return [sys.executable, "-m", "llama_cpp.server", *args]
-    binary = server_binary or shutil.which("llama-server") or "llama-server"
+    binary = server_binary
     args = llama_server_args(
         plan.settings, model_path=str(model), alias=alias, host=host, port=port, fit=fit,
         api_key_file=str(api_key_file) if api_key_file else None, llama_build=_build_number(plan.llama_cpp_build),
@@ -357,10 +327,11 @@ def _build_number(text: str | None) -> int | None:
 _USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?")
 
 
-def _service_user() -> str | None:
+def _service_user(user: str | None) -> str | None:
     """User= for the unit: who ran planner (through sudo, who ran sudo). Both come from the environment, so a
     name systemd would not take as one word is refused rather than written into the unit."""
-    user = os.environ.get("SUDO_USER") or getpass.getuser()
+    if user is None:
+        return None
     if not _USER_NAME.fullmatch(user):
         raise BadInput(f"user name {shown(user)} (SUDO_USER or the login name) is not a valid User= for systemd")
     return None if user == "root" else user
@@ -370,11 +341,11 @@ def _container_files(
     plan: Plan,
     env: Any,
     ctx: dict[str, Any],
-    rendered: Rendered,
+    rendered: RenderedFiles,
     files: list[Path],
     *,
     fit: bool,
-    key: str,
+    inputs: RenderInputs,
 ) -> list[tuple[str, str, int]]:
     from planner.data.engines import server_image_for
 
@@ -413,8 +384,8 @@ def _container_files(
         "gpu_count": len(gpus) if (nvidia or image.backend == "rocm") else 0,
         "pvc_gib": math.ceil(size / 2**30) + 1,  # the files plus room for the JIT cache and a partial download
         "memory_request": f"{math.ceil(host_mem / 2**20)}Mi" if host_mem else None,
-        "downloads": _hub_urls(plan, files),
-        "key": key,
+        "downloads": inputs.downloads,
+        "key": inputs.api_key,
     }
     return [
         ("k8s.yaml", env.get_template("k8s.yaml.j2").render(ctx), 0o644),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import PlannerError
-from planner.rendering.artifacts import check_rendered_names, render_artifacts
+from planner.serving.artifacts import check_rendered_names, render_artifacts
 from planner.serving.download import ensure_model
 from planner.serving.files import api_key_for, check_writable_dir
 from planner.serving.launch import Launched, launch, stop_launched

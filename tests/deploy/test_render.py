@@ -15,7 +15,7 @@ import yaml
 
 from planner.core.argv import llama_cpp_python_args, llama_server_args
 from planner.errors import BadInput
-from planner.rendering.artifacts import render_artifacts
+from planner.serving.artifacts import render_artifacts
 from planner.types.hardware import Gpu
 from planner.types.plan import Plan, Settings
 

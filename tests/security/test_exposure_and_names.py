@@ -60,7 +60,7 @@ def test_a_bind_on_every_interface_is_warned_about_with_the_key_still_required(
 @pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("::1", False), ("localhost", False),
                                                ("::", True), ("192.0.2.7", True)])  # fmt: skip
 def test_only_a_loopback_bind_goes_without_the_warning(tiny_gguf: Path, tmp_path: Path, host: str, warned: bool):
-    from planner.rendering.artifacts import render_artifacts
+    from planner.serving.artifacts import render_artifacts
 
     from deploy.conftest import TESLA_P4, make_plan  # isort: skip
 

@@ -25,7 +25,8 @@ import yaml
 from localhub import LocalHub, local_hub, use_hub  # noqa: F401 - the fixture
 
 from planner.errors import BadInput
-from planner.rendering.artifacts import Rendered, render_artifacts
+from planner.rendering.artifacts import Rendered
+from planner.serving.artifacts import render_artifacts
 from planner.types.plan import Plan
 
 from deploy.conftest import TESLA_P4, make_plan  # isort: skip - tests/deploy's plan builder
