@@ -515,15 +515,16 @@ def facts_for(resolved: ResolvedModel, quant: str | None = None) -> ModelFacts:
 
 
 def _local_facts(resolved: ResolvedModel, choice: QuantChoice) -> ModelFacts:
-    from planner.models.gguf_header import facts_from_headers, read_local
+    from planner.models.gguf_header import facts_from_headers, read_local, require_tensors
 
     folder = Path(resolved.local_dir or ".")
     headers = [read_local(folder / f.path) for f in choice.files]
+    require_tensors(headers, choice.files[0].path)
     return facts_from_headers(headers, source=resolved.source, files=[str(folder / f.path) for f in choice.files])
 
 
 def _remote_facts(resolved: ResolvedModel, choice: QuantChoice) -> ModelFacts:
-    from planner.models.gguf_header import check_complete, facts_from_headers
+    from planner.models.gguf_header import check_complete, facts_from_headers, require_tensors
 
     assert resolved.repo is not None
     headers, transferred = [], 0
@@ -532,6 +533,7 @@ def _remote_facts(resolved: ResolvedModel, choice: QuantChoice) -> ModelFacts:
         check_complete(header)
         headers.append(header)
         transferred += n
+    require_tensors(headers, choice.files[0].path)
     facts = facts_from_headers(headers, source=resolved.source, files=choice.paths, repo=resolved.repo)
     facts.header_bytes_read = transferred
     return facts
