@@ -14,6 +14,7 @@ from __future__ import annotations
 import array
 import os
 import re
+import stat
 import struct
 import sys
 from dataclasses import dataclass, field
@@ -413,17 +414,61 @@ def read_header(
 def read_local(path: str | Path, *, max_header_bytes: int = MAX_HEADER_BYTES) -> GgufHeader:
     """Read a local GGUF's header and check the file holds all the tensor data it declares."""
     path = Path(path)
+    with open_regular_file(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        return read_header(fh, file_size=size, name=path.name, max_header_bytes=max_header_bytes)
+
+
+def open_regular_file(path: Path) -> BinaryIO:
+    """Open `path` for reading only if it is a regular file (after symlinks); anything else is one BadInput line.
+
+    A FIFO named x.gguf blocks open() forever and a device never ends, so the check comes before the open, and
+    the open is non-blocking so a file swapped for a FIFO in between cannot hang it either; fstat then confirms
+    what was opened."""
     try:
-        size = path.stat().st_size
-        fh = path.open("rb")
+        _require_regular(path, os.stat(path).st_mode)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise BadInput(f"{path} does not exist") from None
     except IsADirectoryError:
         raise BadInput(f"{path} is a folder, not a GGUF file") from None
     except OSError as exc:
         raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from None
-    with fh:
-        return read_header(fh, file_size=size, name=path.name, max_header_bytes=max_header_bytes)
+    try:
+        _require_regular(path, os.fstat(fd).st_mode)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)  # a regular file ignores the flag; reads then behave as usual
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def regular_file_size(path: Path) -> int:
+    """The size of a model file, refusing anything but a regular file (a FIFO or a device named *.gguf would
+    block or never end when read) without opening it."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise BadInput(f"{path} does not exist") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from None
+    _require_regular(path, info.st_mode)
+    return info.st_size
+
+
+def _require_regular(path: Path, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise BadInput(f"{path} is a folder, not a GGUF file")
+    raise BadInput(f"{path} is a {_file_kind(mode)}, not a regular file: planner reads models from regular files")
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"))
+    kinds += ((stat.S_ISBLK, "block device"),)
+    return next((name for test, name in kinds if test(mode)), "special file")
 
 
 def check_complete(header: GgufHeader) -> None:
