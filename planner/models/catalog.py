@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from planner.errors import BadInput
 from planner.models.facts import ModelFacts
+from planner.models.gguf_header import LLAMA_MAX_LAYERS
 
 
 class QualityFigure(BaseModel):
@@ -46,7 +47,7 @@ class CatalogQuant(BaseModel):
 
 class CatalogShape(BaseModel):
     arch: str
-    n_layer: int = Field(gt=0)
+    n_layer: int = Field(gt=0, le=LLAMA_MAX_LAYERS)  # per-layer lists are built from it: bounded as headers are
     n_embd: int = Field(gt=0)
     n_head: int = Field(gt=0)
     n_head_kv: int | list[int]

@@ -287,3 +287,20 @@ def test_cli_refuses_a_file_without_tensors(tmp_path: Path) -> None:
     path = write_gguf(tmp_path / "vocab-only.gguf", block_count=4, tensors=False)
     proc, _ = planner("plan", str(path), "--gpu", "RTX 3090")
     assert_one_error(proc, 2, "holds no tensors")
+
+
+def test_a_catalog_entry_cannot_claim_a_billion_layers(tmp_path: Path) -> None:
+    """Catalog entries (--catalog-dir is the user's) build per-layer lists from n_layer: bounded as headers are."""
+    from planner.models import catalog
+
+    shape = "{arch: llama, n_layer: 1000000000, n_embd: 64, n_head: 4, n_head_kv: 4, head_dim_k: 16, "
+    shape += "head_dim_v: 16, n_vocab: 100, context_length: 2048}"
+    quant = "{quant: Q8_0, files: [a.gguf], size_bytes: 100, layer_bytes: 1, input_bytes: 1, output_bytes: 1, basis: x}"
+    (tmp_path / "deep.yaml").write_text(
+        f"models:\n- name: Deep\n  repo: a/b\n  family: x\n  origin: test\n  shape: {shape}\n  quants: [{quant}]\n"
+    )
+    catalog.clear_cache()
+    outcome, elapsed, peak = bounded(lambda: catalog.load_catalog(tmp_path))
+    catalog.clear_cache()
+    assert isinstance(outcome, BadInput) and "shape.n_layer" in outcome.message and "512" in outcome.message
+    assert elapsed < MAX_SECONDS and peak < MAX_PEAK_BYTES
