@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from planner.errors import BadInput
+from planner.models.gguf_header import LLAMA_MAX_LAYERS
 from planner.types.model import ModelFacts
 
 
@@ -46,7 +47,7 @@ class CatalogQuant(BaseModel):
 
 class CatalogShape(BaseModel):
     arch: str
-    n_layer: int = Field(gt=0)
+    n_layer: int = Field(gt=0, le=LLAMA_MAX_LAYERS)  # per-layer lists are built from it: bounded as headers are
     n_embd: int = Field(gt=0)
     n_head: int = Field(gt=0)
     n_head_kv: int | list[int]

@@ -90,6 +90,11 @@ def load_hardware_file(path: Path) -> Hardware:
         where = ".".join(str(part) for part in problem["loc"])
         detail = f"{where}: {problem['msg']}" if where else problem["msg"]
         raise BadInput(f"--hardware {path}: {_NOT_A_PROFILE} ({detail})") from None
+    from planner.hardware.profile_checks import profile_problem
+
+    problem = profile_problem(hardware)
+    if problem:
+        raise BadInput(f"--hardware {path}: impossible value in the profile ({problem})")
     return hardware.model_copy(update={"source": "file"})
 
 

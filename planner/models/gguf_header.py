@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import array
 import os
+import re
+import stat
 import struct
 import sys
 from dataclasses import dataclass, field
@@ -33,6 +35,16 @@ MAX_ARRAY_DEPTH = 4  # nested arrays are legal but unused; bound the recursion
 GGML_MAX_DIMS = 4  # gguf.cpp rejects more
 MAX_ELEMENTS = 2**62  # a tensor with more elements than this is corrupt (ggml counts in int64)
 _READ_CHUNK = 64 * 1024  # what one underlying read asks for; remote files add their own block size
+# Arrays planner reads hold one entry per layer (at most llama.cpp's LLAMA_MAX_LAYERS, 512); anything longer (a
+# vocabulary, merges, scores) is only ever measured, so it stays packed as the file holds it (GgufArray) instead of
+# becoming millions of Python objects: a 64 MiB header of one-byte items was 611 MB as a list.
+KEEP_ARRAY_ITEMS = 4096
+# Strings in arrays must be walked one by one (each has its own length), about 0.3 us each: this many per header
+# is under a second. The largest real vocabularies are 262k tokens (Gemma 3) plus up to ~300k merges.
+MAX_ARRAY_STRINGS = 2**21
+# llama.cpp reads no nested arrays; the format allows them, so a few are parsed, but not millions (each one is a
+# Python call: a 64 MiB header of empty nested arrays took 20 s).
+MAX_NESTED_ARRAYS = 2**12
 
 # ggml types llama.cpp removed in favour of repacking at load time (ggml/include/ggml.h, ggml/src/ggml.c).
 _REMOVED_TYPES = {31: "Q4_0_4_4", 32: "Q4_0_4_8", 33: "Q4_0_8_8", 36: "IQ4_NL_4_4", 37: "IQ4_NL_4_8", 38: "IQ4_NL_8_8"}
@@ -70,6 +82,69 @@ _ARRAY_CODES = {
     "Q": "Q",
     "q": "q",
 }
+
+
+class GgufArray:
+    """A long metadata array kept as the file's bytes: its length costs nothing, its items decode on demand.
+
+    Compares equal to the list of its items (and to another GgufArray with the same bytes), so callers and tests
+    that compare with gguf.GGUFReader's `contents()` see the same values.
+    """
+
+    def __init__(self, item_type: int, count: int, raw: bytes, fmt: str) -> None:
+        self.item_type = item_type
+        self.count = count
+        self._raw = raw  # scalars: count packed items; strings: count (u64 length, bytes) records
+        self._fmt = fmt
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Any:
+        return iter(self.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, GgufArray):
+            return (self.item_type, self.count, self._fmt, self._raw) == (
+                other.item_type,
+                other.count,
+                other._fmt,
+                other._raw,
+            )
+        if isinstance(other, list):
+            return len(other) == self.count and self.tolist() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking like the list it stands for
+
+    def __repr__(self) -> str:
+        return f"<GGUF array of {self.count} items of type {self.item_type}>"
+
+    def tolist(self) -> list[Any]:
+        if self.item_type == _STRING:
+            return _decode_strings(self._raw, self.count, self._fmt)
+        code, _ = _SCALARS[self.item_type]
+        return _unpack_scalars(self._raw, code, self.count, self._fmt)
+
+
+def _decode_strings(raw: bytes, count: int, fmt: str) -> list[str]:
+    unpack_length = struct.Struct(fmt + "Q").unpack_from
+    out, p = [], 0
+    for _ in range(count):
+        (length,) = unpack_length(raw, p)
+        out.append(raw[p + 8 : p + 8 + length].decode("utf-8", errors="replace"))
+        p += 8 + length
+    return out
+
+
+def _unpack_scalars(raw: bytes, code: str, count: int, fmt: str) -> list[Any]:
+    values = array.array(_ARRAY_CODES[code])
+    if values.itemsize != struct.calcsize(code):  # platforms where C long differs: fall back to struct
+        return list(struct.unpack(f"{fmt}{count}{code}", raw))
+    values.frombytes(raw)
+    if (fmt == ">") != (sys.byteorder == "big"):
+        values.byteswap()
+    return [bool(v) for v in values] if code == "?" else values.tolist()
 
 
 class Readable(Protocol):
@@ -118,6 +193,21 @@ class _Source:
         self.pos = 0  # absolute offset of the next unread byte
         self.bytes_read = 0
         self.fmt = "<"
+        self.strings_left = MAX_ARRAY_STRINGS  # per header: bounds the time spent walking string arrays
+        self.nested_left = MAX_NESTED_ARRAYS
+
+    def spend(self, what: str, n: int, key: str) -> None:
+        """Charge n array items to this header's budget of `what` ("strings" or "nested"): refuse before walking."""
+        left = self.strings_left if what == "strings" else self.nested_left
+        if n > left:
+            limit = MAX_ARRAY_STRINGS if what == "strings" else MAX_NESTED_ARRAYS
+            raise BadInput(
+                f"{self.name}: key {key!r} brings the header's array {what} past {limit}, more than any real model"
+            )
+        if what == "strings":
+            self.strings_left -= n
+        else:
+            self.nested_left -= n
 
     @property
     def remaining(self) -> int:
@@ -172,6 +262,43 @@ class _Source:
 
     def string(self, what: str) -> str:
         n = self.u64()
+        self._check_string_length(n, what)
+        # Some vocabularies hold byte sequences that are not valid UTF-8; keep them readable.
+        return self.take(n).decode("utf-8", errors="replace")
+
+    def raw_string(self, what: str) -> bytes:
+        """One string as the file holds it: its 8-byte length, then its bytes."""
+        prefix = self.take(8)
+        n = struct.unpack(self.fmt + "Q", prefix)[0]
+        self._check_string_length(n, what)
+        return prefix + self.take(n)
+
+    def raw_strings(self, n: int, what: str) -> bytes:
+        """n strings as the file holds them, without decoding: a vocabulary is measured, never read."""
+        parts: list[bytes] = []
+        unpack_length = struct.Struct(self.fmt + "Q").unpack_from
+        done = 0
+        while done < n:
+            buf, p, budget = self._buf, self._pos_in_buf, self.remaining
+            size = len(buf)
+            start_p = p
+            while done < n and size - p >= 8:
+                (length,) = unpack_length(buf, p)
+                end = p + 8 + length
+                if length > MAX_STRING_BYTES or end > size or end - start_p > budget:
+                    break
+                p = end
+                done += 1
+            if p > start_p:
+                parts.append(buf[start_p:p])
+            self._pos_in_buf = p
+            self.pos += p - start_p
+            if done < n:  # the next string straddles the buffer's end (or is bad): the careful path
+                parts.append(self.raw_string(what))
+                done += 1
+        return b"".join(parts)
+
+    def _check_string_length(self, n: int, what: str) -> None:
         if n > MAX_STRING_BYTES or n > self.remaining:
             if n > MAX_STRING_BYTES:
                 raise BadInput(
@@ -182,8 +309,6 @@ class _Source:
                 f"{self.name}: {what} claims a string of {n} bytes at offset {self.pos - 8}, "
                 f"more than the {self.remaining} bytes {self.where}"
             )
-        # Some vocabularies hold byte sequences that are not valid UTF-8; keep them readable.
-        return self.take(n).decode("utf-8", errors="replace")
 
     def strings(self, n: int, what: str) -> list[str]:
         """n strings; the common case (the whole string already buffered) skips `take` (vocabularies)."""
@@ -289,17 +414,61 @@ def read_header(
 def read_local(path: str | Path, *, max_header_bytes: int = MAX_HEADER_BYTES) -> GgufHeader:
     """Read a local GGUF's header and check the file holds all the tensor data it declares."""
     path = Path(path)
+    with open_regular_file(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        return read_header(fh, file_size=size, name=path.name, max_header_bytes=max_header_bytes)
+
+
+def open_regular_file(path: Path) -> BinaryIO:
+    """Open `path` for reading only if it is a regular file (after symlinks); anything else is one BadInput line.
+
+    A FIFO named x.gguf blocks open() forever and a device never ends, so the check comes before the open, and
+    the open is non-blocking so a file swapped for a FIFO in between cannot hang it either; fstat then confirms
+    what was opened."""
     try:
-        size = path.stat().st_size
-        fh = path.open("rb")
+        _require_regular(path, os.stat(path).st_mode)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise BadInput(f"{path} does not exist") from None
     except IsADirectoryError:
         raise BadInput(f"{path} is a folder, not a GGUF file") from None
     except OSError as exc:
         raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from None
-    with fh:
-        return read_header(fh, file_size=size, name=path.name, max_header_bytes=max_header_bytes)
+    try:
+        _require_regular(path, os.fstat(fd).st_mode)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)  # a regular file ignores the flag; reads then behave as usual
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def regular_file_size(path: Path) -> int:
+    """The size of a model file, refusing anything but a regular file (a FIFO or a device named *.gguf would
+    block or never end when read) without opening it."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise BadInput(f"{path} does not exist") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from None
+    _require_regular(path, info.st_mode)
+    return info.st_size
+
+
+def _require_regular(path: Path, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise BadInput(f"{path} is a folder, not a GGUF file")
+    raise BadInput(f"{path} is a {_file_kind(mode)}, not a regular file: planner reads models from regular files")
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"))
+    kinds += ((stat.S_ISBLK, "block device"),)
+    return next((name for test, name in kinds if test(mode)), "special file")
 
 
 def check_complete(header: GgufHeader) -> None:
@@ -361,7 +530,7 @@ def _read_value(src: _Source, vtype: int, key: str, depth: int) -> Any:
     raise BadInput(f"{src.name}: key {key!r} has unknown value type {vtype}")
 
 
-def _read_array(src: _Source, item_type: int, n: int, key: str, depth: int) -> list[Any]:
+def _read_array(src: _Source, item_type: int, n: int, key: str, depth: int) -> list[Any] | GgufArray:
     if item_type in _SCALARS:
         code, size = _SCALARS[item_type]
         min_each = size
@@ -374,15 +543,16 @@ def _read_array(src: _Source, item_type: int, n: int, key: str, depth: int) -> l
     if n * min_each > src.remaining:
         raise BadInput(f"{src.name}: key {key!r}: array of {n} items exceeds the {src.remaining} bytes {src.where}")
     if item_type in _SCALARS:
-        values = array.array(_ARRAY_CODES[code])
-        if values.itemsize != size:  # platforms where C long differs: fall back to struct
-            return list(struct.unpack(f"{src.fmt}{n}{code}", src.take(n * size)))
-        values.frombytes(src.take(n * size))
-        if (src.fmt == ">") != (sys.byteorder == "big"):
-            values.byteswap()
-        return [bool(v) for v in values] if code == "?" else values.tolist()
+        raw = src.take(n * size)
+        if n > KEEP_ARRAY_ITEMS:
+            return GgufArray(item_type, n, raw, src.fmt)
+        return _unpack_scalars(raw, code, n, src.fmt)
     if item_type == _STRING:
+        src.spend("strings", n, key)
+        if n > KEEP_ARRAY_ITEMS:
+            return GgufArray(item_type, n, src.raw_strings(n, f"key {key!r}"), src.fmt)
         return src.strings(n, f"key {key!r}")
+    src.spend("nested", n, key)
     return [_read_value(src, _ARRAY, key, depth + 1) for _ in range(n)]
 
 
@@ -447,6 +617,12 @@ def _tensor(
 
 # --- ModelFacts ------------------------------------------------------------------------------------
 
+# llama.cpp's own ceiling (src/llama-hparams.h: LLAMA_MAX_LAYERS): per-layer hyperparameters live in fixed arrays
+# of this size, and the loader refuses a block_count above it ("n > N_MAX"). Every per-layer loop planner runs is
+# bounded by it, whatever a header claims.
+LLAMA_MAX_LAYERS = 512
+_BLOCK_TENSOR = re.compile(r"^blk\.(\d+)\.")
+
 
 @dataclass(frozen=True)
 class _SwaRule:
@@ -508,22 +684,31 @@ def facts_from_headers(
         tensors.extend(t.model_copy(update={"file_index": index}) for t in header.tensors)
     by_name = {t.name: t for t in tensors}
 
-    n_layer = _required_int(key("block_count"), f"{arch}.block_count", label)
+    n_layer = _n_layer(key("block_count"), f"{arch}.block_count", label, tensors)
     n_embd = _required_int(key("embedding_length"), f"{arch}.embedding_length", label)
-    n_head_raw = _int_or_layers(key("attention.head_count"), f"{arch}.attention.head_count", label)
+
+    def per_layer(suffix: str) -> int | list[int] | None:
+        return _int_or_layers(key(suffix), f"{arch}.{suffix}", label, n_layer)
+
+    n_head_raw = per_layer("attention.head_count")
     n_head = max(n_head_raw) if isinstance(n_head_raw, list) else (n_head_raw or 0)
-    n_head_kv = _int_or_layers(key("attention.head_count_kv"), f"{arch}.attention.head_count_kv", label)
+    n_head_kv = per_layer("attention.head_count_kv")
     if n_head_kv is None:
         n_head_kv = n_head_raw if n_head_raw is not None else 0
     default_head_dim = n_embd // n_head if n_head else 0
     head_dim_k = _optional_int(key("attention.key_length"), f"{arch}.attention.key_length", label)
     head_dim_v = _optional_int(key("attention.value_length"), f"{arch}.attention.value_length", label)
-    n_ff = _int_or_layers(key("feed_forward_length"), f"{arch}.feed_forward_length", label)
-    expert_ff = _int_or_layers(key("expert_feed_forward_length"), f"{arch}.expert_feed_forward_length", label)
+    n_ff = per_layer("feed_forward_length")
+    expert_ff = per_layer("expert_feed_forward_length")
     context_length = _required_int(key("context_length"), f"{arch}.context_length", label)
 
     window = _optional_int(key("attention.sliding_window"), f"{arch}.attention.sliding_window", label)
-    swa_layers = _swa_layers(arch, n_layer, window, key("attention.sliding_window_pattern"))
+    pattern = key("attention.sliding_window_pattern")
+    if isinstance(pattern, list | GgufArray) and len(pattern) != n_layer:
+        raise BadInput(
+            f"{label}: {arch}.attention.sliding_window_pattern has {len(pattern)} entries for {n_layer} layers"
+        )
+    swa_layers = _swa_layers(arch, n_layer, window, pattern)
     if any(swa_layers):
         rule = _SWA_RULES.get(arch)
         window = window if window else (rule.default_window if rule else None)
@@ -569,6 +754,14 @@ def facts_from_headers(
         header_bytes_read=sum(h.bytes_read for h in headers),
         origin="gguf",
     ).derive_layout()
+
+
+def require_tensors(headers: list[GgufHeader], label: str) -> None:
+    """A model file must hold weights: a vocabulary-only GGUF (llama.cpp ships some) parses, but runs nothing.
+
+    Checked over every shard together: the first part of a split set may hold metadata only."""
+    if not any(h.tensors for h in headers):
+        raise BadInput(f"{label} holds no tensors (a vocabulary-only file?): there is no model to run")
 
 
 def file_type_name(file_type: int) -> str | None:
@@ -638,7 +831,7 @@ def _swa_layers(arch: str, n_layer: int, window: int | None, pattern: Any) -> li
 
 def _n_vocab(md: dict[str, Any], arch: str, token_embd: TensorInfo | None, label: str) -> int:
     tokens = md.get("tokenizer.ggml.tokens")
-    if isinstance(tokens, list) and tokens:
+    if isinstance(tokens, list | GgufArray) and len(tokens):
         return len(tokens)
     size = md.get(f"{arch}.vocab_size")
     if isinstance(size, int) and size > 0:
@@ -646,6 +839,22 @@ def _n_vocab(md: dict[str, Any], arch: str, token_embd: TensorInfo | None, label
     if token_embd is not None and len(token_embd.shape) == 2:
         return token_embd.shape[1]
     raise BadInput(f"{label} has no vocabulary (no tokenizer.ggml.tokens, {arch}.vocab_size or token_embd)")
+
+
+def _n_layer(value: Any, key: str, label: str, tensors: list[TensorInfo]) -> int:
+    """block_count, checked against what the file holds: every block has tensors named blk.N.*, so a header
+    cannot claim more blocks than its tensor table has (a 1.9 KB file claiming 10^6 blocks took 45 s to plan).
+    Without a tensor table (facts built from metadata alone) llama.cpp's ceiling still bounds it."""
+    n_layer = _required_int(value, key, label)
+    if n_layer == 0:
+        raise BadInput(f"{label}: {key} is 0: a model has at least one block")
+    in_table = len({m.group(1) for t in tensors if (m := _BLOCK_TENSOR.match(t.name))})
+    if tensors and n_layer > in_table:
+        blocks = f"{in_table} block" + ("" if in_table == 1 else "s")
+        raise BadInput(f"{label}: {key} is {n_layer} but the tensor table holds tensors for only {blocks}")
+    if n_layer > LLAMA_MAX_LAYERS:
+        raise BadInput(f"{label}: {key} is {n_layer}, more than llama.cpp loads ({LLAMA_MAX_LAYERS})")
+    return n_layer
 
 
 def _required_int(value: Any, key: str, label: str) -> int:
@@ -663,11 +872,18 @@ def _optional_int(value: Any, key: str, label: str) -> int | None:
     return value
 
 
-def _int_or_layers(value: Any, key: str, label: str) -> int | list[int] | None:
-    """A per-layer key: a scalar, or an array with one entry per layer (collapsed when all equal)."""
+def _int_or_layers(value: Any, key: str, label: str, n_layer: int) -> int | list[int] | None:
+    """A per-layer key: a scalar, or an array with one entry per layer (collapsed when all equal).
+
+    An array of another length is refused as llama.cpp refuses it ("wrong array length"): the estimators index
+    it by layer."""
+    if isinstance(value, GgufArray):  # longer than any layer count: never decoded
+        raise BadInput(f"{label}: {key} has {len(value)} entries for {n_layer} layers")
     if isinstance(value, list):
         if not value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
             raise BadInput(f"{label}: {key} should be integers, got {_short(value)}")
+        if len(value) != n_layer:
+            raise BadInput(f"{label}: {key} has {len(value)} entries for {n_layer} layers")
         return value[0] if len(set(value)) == 1 else list(value)
     return _optional_int(value, key, label)
 

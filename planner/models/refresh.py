@@ -9,7 +9,8 @@ from pathlib import Path
 from planner.data import catalog
 from planner.data.catalog import CatalogListing, CatalogRow, RefreshResult, catalog_dir, load_catalog
 from planner.errors import BadInput, EnvironmentProblem, HubUnreachable
-from planner.models.sources import facts_for, hub_endpoint, resolve_model
+from planner.models.sources import QuantChoice, facts_for, hub_endpoint, resolve_model
+from planner.types.model import ModelFacts
 
 
 def check_catalog_dir(folder: Path | None, *, must_exist: bool = True) -> Path | None:
@@ -67,6 +68,7 @@ def refresh_entry(repo: str, quants: list[str] | None, folder: Path | None) -> R
         facts_list.append((choice, facts))
 
     first = facts_list[0][1]
+    _check_one_model(resolved.repo, facts_list)
     shape = catalog.CatalogShape(
         arch=first.arch,
         n_layer=first.n_layer,
@@ -134,6 +136,24 @@ def refresh_entry(repo: str, quants: list[str] | None, folder: Path | None) -> R
         header_bytes_transferred=sum(f.header_bytes_read or 0 for _, f in facts_list),
         created=existing is None,
     )
+
+
+# What every quant of one model shares: a catalog entry holds one shape for all of its quants.
+_SHAPE_FIELDS = ("arch", "n_layer", "n_embd", "n_vocab")
+
+
+def _check_one_model(repo: str, facts_list: list[tuple[QuantChoice, ModelFacts]]) -> None:
+    """Quants whose headers describe different models (a repo holding a 7B and a 13B) cannot share one entry:
+    their per-layer byte lists would not match the entry's layer count (an internal error before)."""
+    first_choice, first = facts_list[0]
+    for choice, facts in facts_list[1:]:
+        for field in _SHAPE_FIELDS:
+            mine, theirs = getattr(first, field), getattr(facts, field)
+            if mine != theirs:
+                raise BadInput(
+                    f"{repo}: {first_choice.quant} and {choice.quant} are different models ({field} {mine} vs "
+                    f"{theirs}); a catalog entry holds one model: refresh with --quant for the quants of one of them"
+                )
 
 
 def _swa_period(swa: list[bool]) -> int | None:

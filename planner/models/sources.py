@@ -15,6 +15,7 @@ call time, so tests and users can change them without re-importing huggingface_h
 
 from __future__ import annotations
 
+import errno
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -115,6 +116,23 @@ def pick_quant(candidates: list[QuantChoice], quant: str, *, where: str) -> Quan
 hub_endpoint = config.hub_endpoint
 hub_token = config.hub_token
 hub_offline = config.hub_offline
+
+
+def check_repo_id(repo: str) -> None:
+    """Refuse, before any request, a repo id the hub itself would refuse (huggingface_hub's own rules: at most 96
+    characters per part, no '--' or '..', no leading or trailing '-' or '.'): planner's looser pattern let
+    `owner/..` and `a--b/c` through to an internal error."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo)
+    except HFValidationError:
+        shown = repo if len(repo) <= 120 else repo[:117] + "..."
+        raise BadInput(
+            f"{shown!r} is not a valid Hugging Face repo id (owner/name: letters, digits, '-', '_', '.'; "
+            "no '--' or '..'; at most 96 characters each)"
+        ) from None
 
 
 # --- file names --------------------------------------------------------------------------------------------------
@@ -226,6 +244,7 @@ def _is_network_error(exc: Exception) -> bool:
 
 def list_repo_ggufs(repo: str, token: str | None = None, *, revision: str | None = None) -> RepoListing:
     """List a repo's GGUF files from the hub API in one request: sizes and LFS sha256, shards grouped."""
+    check_repo_id(repo)
     endpoint = hub_endpoint()
     if hub_offline():
         raise HubUnreachable(f"HF_HUB_OFFLINE is set: not contacting {endpoint}")
@@ -285,6 +304,7 @@ def read_remote_header(repo: str, path: str, *, size: int, revision: str | None 
 
     from planner.models.gguf_header import read_header
 
+    check_repo_id(repo)
     endpoint = hub_endpoint()
     fs = HfFileSystem(endpoint=endpoint, token=hub_token(), skip_instance_cache=True)
     rev = f"@{revision}" if revision else ""
@@ -351,7 +371,7 @@ def resolve_model(source: str, *, offline: bool = False, quant: str | None = Non
     looks_local = text.startswith(("/", "./", "../", "~", ".\\")) or (
         text.lower().endswith(".gguf") and not _parse_remote(text)
     )
-    if local.exists() or looks_local:
+    if _exists(local, looks_local) or looks_local:
         return _resolve_local(text, local, quant)
 
     from planner.data import catalog
@@ -371,6 +391,7 @@ def resolve_model(source: str, *, offline: bool = False, quant: str | None = Non
     else:
         repo, file_quant, path, revision = remote
         entry = entry or catalog.find(repo)
+    check_repo_id(repo)
     wanted = quant or file_quant
     if offline or hub_offline():
         return _from_catalog(source, repo, entry, wanted, reason="offline mode")
@@ -398,6 +419,19 @@ def resolve_model(source: str, *, offline: bool = False, quant: str | None = Non
     elif len(resolved.candidates) == 1:
         resolved.quant = resolved.candidates[0].quant
     return resolved
+
+
+def _exists(path: Path, looks_local: bool) -> bool:
+    """Whether `path` exists; a name longer than the file system allows is bad input (exit 2), not an
+    environment problem, when the text can only be a path."""
+    try:
+        return path.exists()
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        if looks_local:
+            raise BadInput(f"{str(path)[:80]}...: file name too long for this file system") from None
+        return False
 
 
 def _smallest(files: list[RepoFile]) -> RepoFile | None:
@@ -435,6 +469,8 @@ def _from_catalog(
 
 
 def _resolve_local(source: str, path: Path, quant: str | None) -> ResolvedModel:
+    from planner.models.gguf_header import regular_file_size
+
     try:
         str(path.absolute()).encode("utf-8")
     except UnicodeEncodeError:  # bytes Python could not decode: the path could not go into JSON, YAML or a unit
@@ -450,7 +486,7 @@ def _resolve_local(source: str, path: Path, quant: str | None) -> ResolvedModel:
             names = sorted(p.name for p in folder.iterdir() if p.name.startswith(prefix) and _SPLIT_RE.match(p.name))
         # a projector beside the model is recorded (it needs memory), never chosen as the model
         names += sorted(p.name for p in folder.iterdir() if p.suffix == ".gguf" and _is_mmproj(p.name))
-    files = [RepoFile(path=n, size=(folder / n).stat().st_size) for n in dict.fromkeys(names)]
+    files = [RepoFile(path=n, size=regular_file_size(folder / n)) for n in dict.fromkeys(names)]
     quants, mmproj, skipped = group_ggufs(files, where=str(path))
     if not path.is_dir() and (m := _SPLIT_RE.match(path.name)):
         count = int(m.group("count"))
@@ -505,15 +541,16 @@ def facts_for(resolved: ResolvedModel, quant: str | None = None) -> ModelFacts:
 
 
 def _local_facts(resolved: ResolvedModel, choice: QuantChoice) -> ModelFacts:
-    from planner.models.gguf_header import facts_from_headers, read_local
+    from planner.models.gguf_header import facts_from_headers, read_local, require_tensors
 
     folder = Path(resolved.local_dir or ".")
     headers = [read_local(folder / f.path) for f in choice.files]
+    require_tensors(headers, choice.files[0].path)
     return facts_from_headers(headers, source=resolved.source, files=[str(folder / f.path) for f in choice.files])
 
 
 def _remote_facts(resolved: ResolvedModel, choice: QuantChoice) -> ModelFacts:
-    from planner.models.gguf_header import check_complete, facts_from_headers
+    from planner.models.gguf_header import check_complete, facts_from_headers, require_tensors
 
     assert resolved.repo is not None
     headers, transferred = [], 0
@@ -522,6 +559,7 @@ def _remote_facts(resolved: ResolvedModel, choice: QuantChoice) -> ModelFacts:
         check_complete(header)
         headers.append(header)
         transferred += n
+    require_tensors(headers, choice.files[0].path)
     facts = facts_from_headers(headers, source=resolved.source, files=choice.paths, repo=resolved.repo)
     facts.header_bytes_read = transferred
     return facts
