@@ -18,8 +18,8 @@ def plan(model: str | None, gpu: list[str] | None, ram: str = "16GB", cores: int
 def test_p4_story_puts_qwen_14b_q2k_entirely_on_the_card() -> None:
     result = plan("qwen1.5-14b-chat", ["Tesla P4"], ram="8GB", cores=4)
     assert result.fits and result.where == "GPU"
-    assert result.model["quant"] == "Q2_K"
-    assert result.settings.n_gpu_layers == result.model["n_layer"] + 1
+    assert result.model.quant == "Q2_K"
+    assert result.settings.n_gpu_layers == result.model.n_layer + 1
     assert result.settings.ctx_size >= 2048
     assert result.settings.flash_attn == "on"  # works on Pascal, and a quantized V cache needs it
     dev = result.memory.devices[0]
@@ -51,7 +51,7 @@ def test_overrides_are_used_as_given() -> None:
         cache_type_v="q8_0", ubatch_size=256, parallel=2,
     )  # fmt: skip
     s = result.settings
-    assert (result.model["quant"], s.ctx_size, s.n_gpu_layers, s.cache_type_k, s.ubatch_size, s.parallel) == (
+    assert (result.model.quant, s.ctx_size, s.n_gpu_layers, s.cache_type_k, s.ubatch_size, s.parallel) == (
         "Q4_K_M", 2048, 20, "q8_0", 256, 2,
     )  # fmt: skip
     assert result.memory.devices[0].layers == 19  # the output layer plus 19 blocks
@@ -69,13 +69,13 @@ def test_two_gpus_split_by_memory_and_the_last_holds_the_output() -> None:
 def test_moe_keeps_experts_in_ram_rather_than_a_low_bit_file() -> None:
     result = plan("qwen3-30b-a3b", ["RTX 3060 12GB"], ram="32GB", cores=8)
     assert result.settings.n_cpu_moe > 0
-    assert result.settings.n_gpu_layers == result.model["n_layer"] + 1
-    assert not result.model["quant"].startswith(("Q2", "Q3", "IQ2", "IQ3"))
+    assert result.settings.n_gpu_layers == result.model.n_layer + 1
+    assert not result.model.quant.startswith(("Q2", "Q3", "IQ2", "IQ3"))
 
 
 def test_no_bf16_below_ampere() -> None:
     result = plan("qwen2.5-0.5b-instruct", ["Tesla P40"])
-    assert result.model["quant"] != "BF16"
+    assert result.model.quant != "BF16"
 
 
 def test_quantized_v_cache_without_flash_attention_is_refused() -> None:

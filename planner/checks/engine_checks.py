@@ -26,7 +26,7 @@ def _names(gpus: list[Gpu]) -> str:
 def _plan_quant(ctx: CheckContext) -> str:
     if ctx.plan is None:
         return ""
-    return str(ctx.plan.model.get("quant") or "").upper()
+    return ctx.plan.model.quant.upper()
 
 
 def check_engines(ctx: CheckContext) -> list[Finding]:

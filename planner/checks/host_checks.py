@@ -145,7 +145,7 @@ def check_disk(ctx: CheckContext) -> Finding | None:
     disk = ctx.hardware.disk
     if plan is None or disk.free_bytes is None:
         return None
-    size = int(plan.model.get("size_bytes") or 0)
+    size = plan.model.size_bytes
     if not size or ctx.model_on_disk:
         return None  # the files are already on disk: nothing to download
     where = disk.path or "the model cache"

@@ -38,5 +38,5 @@ def plan_findings(model: str, plan: Plan) -> list[Finding]:
 
 def model_on_disk(plan: Plan | None) -> bool:
     """True when every file of the planned model is already a local file (a path, or the download cache)."""
-    files = plan.model.get("files") if plan is not None else None
-    return bool(files) and all(Path(str(name)).is_file() for name in files)
+    files = plan.model.files if plan is not None else []
+    return bool(files) and all(Path(name).is_file() for name in files)

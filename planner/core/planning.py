@@ -15,7 +15,7 @@ from planner.core.search import LLAMA_CPP_BUILD, Candidate, Fit, choose, closest
 from planner.core.speed import disk_seconds_per_token
 from planner.errors import BadInput, NothingFits
 from planner.types.hardware import Hardware
-from planner.types.model import ModelFacts
+from planner.types.model import ModelFacts, ModelFile, PlannedModel
 from planner.types.plan import Alternative, Plan, PlanRequest, Runtime
 
 
@@ -60,6 +60,16 @@ def alternative_of(cand: Candidate, fit: Fit | None) -> Alternative:
     )
 
 
+def planned_model(cand: Candidate) -> PlannedModel:
+    """What the plan says about the model: its name, the exact files and revision, and its shape."""
+    facts = cand.facts
+    files = list(cand.files) or [ModelFile(path=f) for f in facts.files]
+    mmproj = ModelFile(path=facts.mmproj_file, size_bytes=facts.mmproj_bytes) if facts.mmproj_file else None
+    return PlannedModel.model_validate(
+        {**facts.summary(), "name": cand.model, "revision": cand.revision, "file_info": files, "mmproj": mmproj}
+    )
+
+
 def disk_bound_speed(facts: ModelFacts, hw: Hardware) -> float:
     return disk_seconds_per_token(facts, host_capacity(hw), hw.disk.read_bandwidth_gbs)
 
@@ -82,7 +92,7 @@ def _plan_from(
     alternatives: list[Alternative],
 ) -> Plan:  # fmt: skip
     return Plan(
-        model=cand.facts.summary(),
+        model=planned_model(cand),
         hardware=request.hardware,
         runtime=request.runtime,
         fits=True,

@@ -33,7 +33,7 @@ from planner.core.memory import CUDA_FA_PAIRS, MiB, estimate_memory
 from planner.core.speed import estimate_speed, quant_family
 from planner.errors import BadInput
 from planner.types.hardware import Gpu, Hardware
-from planner.types.model import ModelFacts
+from planner.types.model import ModelFacts, ModelFile
 from planner.types.plan import MemoryUse, Overrides, Quality, Runtime, Settings, Speed
 
 CTX_LADDER = (32768, 16384, 8192, 4096, 2048, 1024, 512)
@@ -67,6 +67,8 @@ class Candidate:
     quality: Quality | None = None
     file: str | None = None
     peers: tuple[PeerQuality, ...] = field(default=())  # smaller siblings' published quality
+    files: tuple[ModelFile, ...] = field(default=())  # every file (shards in order) with size and sha256
+    revision: str | None = None  # the hub commit the listing came from
 
     @property
     def facts(self) -> ModelFacts:

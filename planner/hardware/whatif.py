@@ -92,9 +92,9 @@ def load_hardware_file(path: Path) -> Hardware:
         raise BadInput(f"--hardware {path}: {_NOT_A_PROFILE} ({detail})") from None
     from planner.hardware.profile_checks import profile_problem
 
-    problem = profile_problem(hardware)
-    if problem:
-        raise BadInput(f"--hardware {path}: impossible value in the profile ({problem})")
+    impossible = profile_problem(hardware)
+    if impossible:
+        raise BadInput(f"--hardware {path}: impossible value in the profile ({impossible})")
     return hardware.model_copy(update={"source": "file"})
 
 

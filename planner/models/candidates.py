@@ -14,11 +14,11 @@ from planner.core.capacity import margins_for, reachable_bytes
 from planner.core.ranking import quant_rank
 from planner.core.recommend import ModelOption
 from planner.core.search import Candidate, PeerQuality
-from planner.data.catalog import CatalogModel, facts_from_catalog, find, load_catalog, recommendable
+from planner.data.catalog import CatalogModel, CatalogQuant, facts_from_catalog, find, load_catalog, recommendable
 from planner.errors import BadInput
 from planner.models.sources import QuantChoice, ResolvedModel, facts_for, resolve_model
 from planner.types.hardware import Hardware
-from planner.types.model import ModelFacts
+from planner.types.model import ModelFacts, ModelFile
 from planner.types.plan import Quality
 
 HEADER_READERS = 8  # parallel remote header reads: each is a few round trips, the hub serves them concurrently
@@ -57,6 +57,13 @@ def _ccs(hw: Hardware) -> list[tuple[int, int]]:
     return [cc for g in hw.gpus if (cc := g.cc_tuple())]
 
 
+def _catalog_files(q: CatalogQuant) -> tuple[ModelFile, ...]:
+    """A catalog quant's files; the sha256 list, when the entry records one per file, goes with them."""
+    checksums = q.sha256 if len(q.sha256) == len(q.files) else [None] * len(q.files)
+    size = q.size_bytes if len(q.files) == 1 else 0  # the entry records the total, not each shard's size
+    return tuple(ModelFile(path=f, size_bytes=size, sha256=s) for f, s in zip(q.files, checksums))
+
+
 def catalog_candidates(
     model: CatalogModel, hw: Hardware, *, only_quant: str | None = None, peers: tuple[PeerQuality, ...] = ()
 ) -> list[Candidate]:
@@ -77,6 +84,7 @@ def catalog_candidates(
                 file=q.files[0] if q.files else None,
                 quality=_catalog_quality(model, q.quant),
                 peers=peers,
+                files=_catalog_files(q),
             )
         )
     if only_quant and not out:
@@ -107,9 +115,7 @@ def candidates_for(
     out = []
     for option in options:
         paths = option.paths
-        file = None
-        if paths:
-            file = str(Path(resolved.local_dir or ".") / paths[0]) if resolved.kind == "local" else paths[0]
+        file = _path_of(resolved, paths[0]) if paths else None
         out.append(
             Candidate(
                 model=name or Path(paths[0]).stem,
@@ -119,9 +125,18 @@ def candidates_for(
                 file=file,
                 quality=_catalog_quality(catalog_entry, option.quant) if catalog_entry else None,
                 peers=peers,
+                files=tuple(
+                    ModelFile(path=_path_of(resolved, f.path), size_bytes=f.size, sha256=f.sha256) for f in option.files
+                ),
+                revision=resolved.revision,
             )
         )
     return out, resolved.notices
+
+
+def _path_of(resolved: ResolvedModel, path: str) -> str:
+    """A local file by its full path; a hub file by its path in the repo."""
+    return str(Path(resolved.local_dir or ".") / path) if resolved.kind == "local" else path
 
 
 def _read_facts(resolved: ResolvedModel, options: list[QuantChoice], reach: int) -> dict[str, ModelFacts]:

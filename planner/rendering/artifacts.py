@@ -78,7 +78,7 @@ class Rendered(BaseModel):
 
 def default_alias(plan: Plan) -> str:
     """A short, stable model id for clients: the GGUF file name without extension, lower case."""
-    name = Path(str(plan.model.get("file") or plan.model.get("repo") or "model")).name
+    name = Path(plan.model.file or plan.model.repo or "model").name
     name = re.sub(r"(-0+1-of-\d+)?\.gguf$", "", name, flags=re.IGNORECASE)
     return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-") or "model"
 
@@ -213,7 +213,7 @@ def _used_gpus(plan: Plan) -> list[int]:
 
 def model_name(plan: Plan, model_files: list[str]) -> str:
     """What the files call the model: the repo, else the first file's name (never its folder)."""
-    return str(plan.model.get("repo") or Path(model_files[0]).name)
+    return plan.model.repo or Path(model_files[0]).name
 
 
 def render_files(
@@ -250,7 +250,7 @@ def render_files(
         "port": port,
         "settings": plan.settings,
         "model_name": model_name(plan, model_files),
-        "quant": plan.model.get("quant", ""),
+        "quant": plan.model.quant,
         "version": VERSION,
         "api_key_file": str(out_dir / API_KEY_FILE),
         "env_file": str(out_dir / ENV_FILE),
@@ -376,7 +376,7 @@ def _container_files(
     }
     if rendered.target == "compose":
         return [("compose.yml", env.get_template("compose.yml.j2").render(ctx), 0o644)]
-    size = int(plan.model.get("size_bytes") or sum(f.stat().st_size for f in files if f.exists()))
+    size = plan.model.size_bytes or sum(f.stat().st_size for f in files if f.exists())
     host_mem = plan.memory.host.total_bytes
     ctx |= {
         "name": ctx["project"],

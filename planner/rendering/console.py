@@ -96,7 +96,7 @@ def show_plan(plan: Plan, console: Console | None = None) -> None:
     console = console or Console()
     m = plan.model
     s = plan.settings
-    title = f"{m.get('name') or m['source']} · {m['quant']} · {m['file'] or '(file name from the hub)'}"
+    title = f"{m.name or m.source} · {m.quant} · {m.file or '(file name from the hub)'}"
     head = Text()
     verdict = (
         ("fits on the GPU", "green")
@@ -109,11 +109,11 @@ def show_plan(plan: Plan, console: Console | None = None) -> None:
     )
     head.append(f"{verdict[0]}\n", style=f"bold {verdict[1]}")
     head.append(
-        f"{m['arch']}, {m['n_layer']} layers, {m['n_params'] / 1e9:.2f}B parameters, "
-        f"{m['size_bytes'] / 1e9:.2f} GB, trained context {m['context_length']}\n"
+        f"{m.arch}, {m.n_layer} layers, {m.n_params / 1e9:.2f}B parameters, "
+        f"{m.size_bytes / 1e9:.2f} GB, trained context {m.context_length}\n"
     )
     head.append(
-        f"-ngl {s.n_gpu_layers}/{m['n_layer'] + 1} · ctx {s.ctx_size} · batch {s.batch_size}/{s.ubatch_size} · "
+        f"-ngl {s.n_gpu_layers}/{m.n_layer + 1} · ctx {s.ctx_size} · batch {s.batch_size}/{s.ubatch_size} · "
         f"KV {s.cache_type_k}/{s.cache_type_v} · flash-attn {s.flash_attn} · threads {s.threads} · "
         f"parallel {s.parallel}"
         + (f" · tensor-split {','.join(f'{x:g}' for x in s.tensor_split)}" if s.tensor_split else "")

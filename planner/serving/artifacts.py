@@ -101,34 +101,30 @@ def write_rendered(rendered: RenderedFiles, *, force: bool = False) -> Rendered:
 
 def check_rendered_names(plan: Plan, model_files: list[str]) -> None:
     """Refuse (BadInput) any path or name that goes into a rendered file and holds a control character."""
-    from planner.serving.download import file_names
-
     for path in model_files:
         check_printable(str(path), "model file")
         check_printable(str(Path(path).expanduser().resolve()), "model file (where its link leads)")
-    for name in file_names(plan.model):  # the hub's names: the k8s init container downloads them
+    for name in plan.model.file_names():  # the hub's names: the k8s init container downloads them
         check_printable(name, "model file name")
-    for key in ("repo", "quant"):
-        if plan.model.get(key):
-            check_printable(str(plan.model[key]), f"model {key}")
+    for key, value in (("repo", plan.model.repo), ("quant", plan.model.quant)):
+        if value:
+            check_printable(value, f"model {key}")
 
 
 def hub_downloads(plan: Plan, files: list[Path]) -> list[dict[str, str]]:
     """For the k8s init container: the download URL and sha256 of each hub file (empty for a local model)."""
-    repo = plan.model.get("repo")
+    repo = plan.model.repo
     if not repo:
         return []
     from huggingface_hub import hf_hub_url
 
-    from planner.serving.download import file_names, known_sha256
-
-    known = known_sha256(plan.model)
-    revision = str(plan.model.get("revision") or "main")
-    names = file_names(plan.model)
+    known = plan.model.known_sha256()
+    revision = plan.model.revision or "main"  # the commit the plan was made on, when the hub listed it
+    names = plan.model.file_names()
     out = []
     for name, path in zip(names, files, strict=False):
         sha = known.get(name) or blob_sha(path)
-        out.append({"name": Path(name).name, "url": hf_hub_url(str(repo), name, revision=revision), "sha256": sha})
+        out.append({"name": Path(name).name, "url": hf_hub_url(repo, name, revision=revision), "sha256": sha})
     return out
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from planner.errors import BadInput, EnvironmentProblem
+from planner.types.model import PlannedModel
 
 _CHUNK = 1 << 20
 _RETRIES = 3  # in-run resumptions after a dropped connection, before giving up (the .partial stays for next run)
@@ -60,43 +61,17 @@ class RemoteFile:
 # --- what the plan names ------------------------------------------------------------------------------------
 
 
-def file_names(model: dict[str, Any]) -> list[str]:
-    files = model.get("files") or []
-    names = []
-    for entry in files:
-        if isinstance(entry, str):
-            names.append(entry)
-        elif isinstance(entry, dict):
-            name = entry.get("path") or entry.get("file") or entry.get("name") or entry.get("rfilename")
-            if name:
-                names.append(str(name))
-    if not names and model.get("file"):
-        names = [str(model["file"])]
-    return names
-
-
-def known_sha256(model: dict[str, Any]) -> dict[str, str]:
-    known: dict[str, str] = {}
-    for entry in model.get("files") or []:
-        if isinstance(entry, dict) and entry.get("sha256"):
-            name = entry.get("path") or entry.get("file") or entry.get("name") or entry.get("rfilename")
-            known[str(name)] = str(entry["sha256"])
-    if model.get("sha256") and model.get("file"):
-        known.setdefault(str(model["file"]), str(model["sha256"]))
-    return known
-
-
-def _local_paths(model: dict[str, Any]) -> list[Path] | None:
+def _local_paths(model: PlannedModel) -> list[Path] | None:
     """The files of a model on this machine (used in place), or None when the model comes from the hub."""
-    if model.get("repo"):
+    if model.repo:
         return None
-    for raw in (model.get("path"), model.get("file"), model.get("source")):
-        if raw and Path(str(raw)).expanduser().is_file():
-            first = Path(str(raw)).expanduser().resolve()
+    for raw in (model.file, model.source):
+        if raw and Path(raw).expanduser().is_file():
+            first = Path(raw).expanduser().resolve()
             break
     else:
-        raise BadInput(f"model file not found: {model.get('file') or model.get('source') or '(none named)'}")
-    names = file_names(model)
+        raise BadInput(f"model file not found: {model.file or model.source or '(none named)'}")
+    names = model.file_names()
     if len(names) > 1:  # shards of a split GGUF sit next to the first one
         return [first.parent / Path(n).name for n in names]
     return [first]
@@ -349,7 +324,7 @@ def _verify(dest: Destination, actual: str) -> None:
 
 
 def ensure_model(
-    model: dict[str, Any],
+    model: PlannedModel,
     *,
     models_dir: Path | None = None,
     download: bool = True,
@@ -370,18 +345,19 @@ def ensure_model(
             size_bytes=sum(p.stat().st_size for p in local),
         )  # fmt: skip
 
-    repo = model.get("repo")
-    names = file_names(model)
+    repo = model.repo
+    names = model.file_names()
     if repo and not names:  # planned from the offline catalog, whose entry does not record this quant's file
         raise BadInput(
-            f"the offline catalog does not name {repo}'s {model.get('quant') or 'model'} file: deploy it with the "
+            f"the offline catalog does not name {repo}'s {model.quant or 'model'} file: deploy it with the "
             "hub reachable (no --offline, HF_HUB_OFFLINE unset), or give a downloaded .gguf path"
         )
     if not repo or not names:
         raise BadInput("the plan names no model file to deploy (no repo/file and no local path)")
-    revision = str(model.get("revision") or "main")
+    # the commit the plan was made on: the files deployed are the files planned, even if the repo moved on
+    revision = model.revision or "main"
     try:
-        remotes = describe_remote(str(repo), names, revision, known_sha256(model))
+        remotes = describe_remote(repo, names, revision, model.known_sha256())
     except EnvironmentProblem:
         cached = _cached_paths(str(repo), names, revision, models_dir)
         if cached is None and not download:

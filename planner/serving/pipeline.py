@@ -117,11 +117,11 @@ def check_names_first(plan: Plan, opts: DeployOptions) -> None:
         check_writable_dir(opts.models_dir, "--models-dir")
     elif opts.models_dir is not None:  # not written to, but the rendered files name it
         check_printable(str(opts.models_dir.expanduser().absolute()), "--models-dir")
-    elif plan.model.get("repo"):
+    elif plan.model.repo:
         from huggingface_hub.constants import HF_HUB_CACHE
 
         check_printable(str(HF_HUB_CACHE), "the Hugging Face cache folder (HF_HOME, HF_HUB_CACHE)")
-    check_rendered_names(plan, [str(plan.model[k]) for k in ("file",) if plan.model.get(k)])
+    check_rendered_names(plan, [plan.model.file] if plan.model.file else [])
 
 
 def _project_of(compose: Path | None) -> str | None:

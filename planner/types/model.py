@@ -137,8 +137,8 @@ class ModelFacts(BaseModel):
     def tensor(self, name: str) -> TensorInfo | None:
         return next((t for t in self.tensors if t.name == name), None)
 
-    def summary(self) -> dict:
-        """The `model` section of plan --json (issue #4 contract)."""
+    def summary(self) -> dict[str, object]:
+        """The shape fields of PlannedModel (the `model` section of plan --json)."""
         return {
             "source": self.source,
             "repo": self.repo,
@@ -160,3 +160,49 @@ class ModelFacts(BaseModel):
             "mmproj_bytes": self.mmproj_bytes,
             "origin": self.origin,
         }
+
+
+class ModelFile(BaseModel):
+    """One file of a planned model: its path in the repo (or on disk), size, and the hub's LFS sha256."""
+
+    path: str
+    size_bytes: int = 0
+    sha256: str | None = None
+
+
+class PlannedModel(BaseModel):
+    """The `model` section of a Plan: which model, which file(s) at which revision, and its shape.
+
+    The field names are the JSON contract of `plan --json` (issue #4): add fields, never rename.
+    """
+
+    name: str = ""  # the model's name (catalog name, repo or file stem), not what the user typed
+    source: str = ""  # what the user typed: repo, repo:quant, path or alias
+    repo: str | None = None
+    revision: str | None = None  # the commit the hub listing came from: deploy downloads exactly that
+    file: str = ""  # the (first) file
+    files: list[str] = Field(default_factory=list)  # every shard, in order
+    file_info: list[ModelFile] = Field(default_factory=list)  # the same files with size and sha256
+    quant: str = "unknown"
+    arch: str = ""
+    n_layer: int = 0
+    n_embd: int = 0
+    n_head: int = 0
+    n_head_kv: int | list[int] = 0
+    n_vocab: int = 0
+    context_length: int = 0
+    n_params: int = 0
+    size_bytes: int = 0
+    sliding_window: int | None = None
+    n_expert: int = 0
+    n_expert_used: int = 0
+    mmproj: ModelFile | None = None
+    mmproj_bytes: int = 0
+    origin: str = "gguf"  # gguf | catalog
+
+    def known_sha256(self) -> dict[str, str]:
+        """path -> sha256 for the files whose checksum the hub's listing gave."""
+        return {f.path: f.sha256 for f in self.file_info if f.sha256}
+
+    def file_names(self) -> list[str]:
+        return list(self.files) or ([self.file] if self.file else [])

@@ -5,11 +5,12 @@ Field names follow the issue #4 JSON contract: add fields freely, never rename.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from planner.types.hardware import Hardware
+from planner.types.model import PlannedModel
 
 Runtime = Literal["llama-server", "llama-cpp-python"]
 
@@ -99,7 +100,7 @@ class Alternative(BaseModel):
 
 
 class Plan(BaseModel):
-    model: dict[str, Any]
+    model: PlannedModel
     hardware: Hardware
     runtime: Runtime = "llama-server"
     fits: bool = True

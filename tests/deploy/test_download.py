@@ -13,6 +13,7 @@ from localhub import LocalHub, local_hub  # noqa: F401 - the fixture
 
 from planner.errors import BadInput, EnvironmentProblem
 from planner.serving.download import ensure_model
+from planner.types.model import PlannedModel
 
 REPO = "bartowski/SmolLM2-135M-Instruct-GGUF"
 FILE = "SmolLM2-135M-Instruct-Q4_1.gguf"
@@ -22,8 +23,8 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def model(file: str = FILE, **extra: object) -> dict:
-    return {"source": REPO, "repo": REPO, "file": file, "files": [file], **extra}
+def model(file: str = FILE, **extra: object) -> PlannedModel:
+    return PlannedModel.model_validate({"source": REPO, "repo": REPO, "file": file, "files": [file], **extra})
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def test_a_dropped_connection_is_resumed_within_the_run(hub: LocalHub, smollm2_p
 
 
 def test_a_sha256_mismatch_deletes_the_file_and_fails_in_one_line(hub: LocalHub):
-    bad = model(files=[{"path": FILE, "sha256": "0" * 64}])
+    bad = model(file_info=[{"path": FILE, "sha256": "0" * 64}])
     with pytest.raises(EnvironmentProblem, match="sha256") as info:
         ensure_model(bad)
     assert "\n" not in info.value.message
@@ -108,7 +109,7 @@ def test_every_shard_of_a_split_model_is_fetched(local_hub: LocalHub, tmp_path: 
     contents = [os.urandom(200_000 + i) for i in range(3)]
     for name, data in zip(shards, contents, strict=True):
         local_hub.add_file("org/split-GGUF", name, data)
-    spec = {"repo": "org/split-GGUF", "file": shards[0], "files": shards}
+    spec = PlannedModel(repo="org/split-GGUF", file=shards[0], files=shards)
     result = ensure_model(spec, models_dir=tmp_path)
     assert result.path == str(tmp_path / shards[0])
     assert [Path(p).read_bytes() for p in result.files] == contents
@@ -145,16 +146,18 @@ def test_no_download_says_where_the_file_would_be(hub: LocalHub):
 
 def test_unknown_repo_and_file_are_bad_input(hub: LocalHub):
     with pytest.raises(BadInput, match="no model repository"):
-        ensure_model({"repo": "nobody/nothing", "file": "x.gguf"})
+        ensure_model(PlannedModel.model_validate({"repo": "nobody/nothing", "file": "x.gguf"}))
     with pytest.raises(BadInput, match="no such file"):
         ensure_model(model(file="missing.gguf"))
 
 
 def test_local_files_are_used_in_place(smollm2_path: Path):
-    result = ensure_model({"source": str(smollm2_path), "repo": None, "file": smollm2_path.name})
+    result = ensure_model(
+        PlannedModel.model_validate({"source": str(smollm2_path), "repo": None, "file": smollm2_path.name})
+    )
     assert result.source == "local" and result.path == str(smollm2_path.resolve())
     with pytest.raises(BadInput, match="not found"):
-        ensure_model({"source": "/nonexistent/x.gguf", "repo": None, "file": "x.gguf"})
+        ensure_model(PlannedModel.model_validate({"source": "/nonexistent/x.gguf", "repo": None, "file": "x.gguf"}))
 
 
 def test_offline_uses_what_an_earlier_run_downloaded(hub: LocalHub, monkeypatch: pytest.MonkeyPatch):

@@ -19,7 +19,7 @@ FILE = "SmolLM2-135M-Instruct-Q4_1.gguf"
 
 def hub_plan(smollm2_path: Path):  # noqa: ANN201
     plan = make_plan(smollm2_path, [TESLA_P4], repo=REPO)
-    plan.model |= {"file": FILE, "files": [FILE]}
+    plan.model = plan.model.model_copy(update={"file": FILE, "files": [FILE]})
     return plan
 
 

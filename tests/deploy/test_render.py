@@ -17,6 +17,7 @@ from planner.core.argv import llama_cpp_python_args, llama_server_args
 from planner.errors import BadInput
 from planner.serving.artifacts import render_artifacts
 from planner.types.hardware import Gpu
+from planner.types.model import ModelFile
 from planner.types.plan import Plan, Settings
 
 from .conftest import TESLA_P4, make_plan
@@ -125,7 +126,7 @@ def test_compose_for_amd_and_for_cpu_only(smollm2_path: Path, tmp_path: Path):
 
 def test_k8s_manifests_are_valid_and_keep_the_key_in_a_secret(smollm2_path: Path, tmp_path: Path):
     plan = make_plan(smollm2_path, [TESLA_P4], repo="bartowski/SmolLM2-135M-Instruct-GGUF")
-    plan.model["files"] = [{"path": smollm2_path.name, "sha256": "ab" * 32}]
+    plan.model.file_info = [ModelFile(path=smollm2_path.name, sha256="ab" * 32)]
     result = render(plan, tmp_path, smollm2_path, target="k8s")
     validate_k8s(tmp_path / "k8s.yaml")
     validate_k8s(tmp_path / "k8s-secret.yaml")

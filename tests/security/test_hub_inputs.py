@@ -17,8 +17,8 @@ from localhub import LocalHub, local_hub  # noqa: F401  (the fixture)
 from typer.testing import CliRunner
 
 from planner.cli.app import app
-from planner.models.refresh import refresh_entry
 from planner.errors import BadInput
+from planner.models.refresh import refresh_entry
 from planner.models.sources import check_repo_id, facts_for, list_repo_ggufs, resolve_model
 
 from .hostile_gguf import write_gguf

@@ -103,7 +103,7 @@ def test_plan_shows_a_path_with_markup_as_it_is(tiny_gguf: Path, tmp_path: Path)
     model = model_at(tmp_path / "x[" / "]y [wip]", "m[bold].gguf", tiny_gguf)  # ".../x[/]y [wip]/m[bold].gguf"
     proc = planner("plan", str(model), "--gpu", "Tesla P4")
     assert_clean(proc)
-    assert f"─ {model} · " in proc.stdout  # the panel's title, [/], [wip] and [bold] kept
+    assert f"─ m[bold] · F16 · {model} " in proc.stdout  # the panel's title (name, quant, file): markup kept
     assert f"--model '{model}'" in proc.stdout  # the command line
 
 

@@ -140,7 +140,7 @@ def test_a_control_character_in_the_hub_file_name_is_refused_before_the_download
     repo, name = "bartowski/SmolLM2-135M-Instruct-GGUF", f"SmolLM2{CONTROL[char_name]}Q4_1.gguf"
     local_hub.add_file(repo, name, tiny_gguf)
     plan = make_plan(tiny_gguf, [TESLA_P4], repo=repo)
-    plan.model |= {"file": name, "files": [name]}
+    plan.model = plan.model.model_copy(update={"file": name, "files": [name]})
     with pytest.raises(BadInput, match="control character"):
         deploy(plan, DeployOptions(out_dir=tmp_path / "out", target="k8s"))
     assert local_hub.bytes_served() == 0 and not (tmp_path / "out").exists()
@@ -159,7 +159,7 @@ def test_a_control_character_in_the_models_dir_or_the_cache_is_refused_before_th
     repo, name = "bartowski/SmolLM2-135M-Instruct-GGUF", "SmolLM2-135M-Instruct-Q4_1.gguf"
     local_hub.add_file(repo, name, tiny_gguf)
     plan = make_plan(tiny_gguf, [TESLA_P4], repo=repo)
-    plan.model |= {"file": name, "files": [name]}
+    plan.model = plan.model.model_copy(update={"file": name, "files": [name]})
     models_dir = tmp_path / f"models{CONTROL[char_name]}dir"
     with pytest.raises(BadInput, match="--models-dir.*control character"):
         deploy(plan, DeployOptions(out_dir=tmp_path / "out", models_dir=models_dir))
