@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.progress import ProgressColumn, Task
 
-    from planner.serving.pipeline import DeployOptions
+    from planner.types.deploy import DeployOptions
     from planner.types.plan import Plan
 
 DEFAULT_OUT = Path("planner-deploy")
@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         from planner.cli.interrupt import raise_on_interrupt
         from planner.rendering.artifacts import TARGETS, check_alias, check_host
         from planner.serving.files import check_writable_dir
-        from planner.serving.pipeline import DeployOptions
+        from planner.types.deploy import DeployOptions
 
         if target not in TARGETS:
             raise BadInput(f"--target {target!r}: choose one of {', '.join(TARGETS)}")

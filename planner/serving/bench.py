@@ -10,49 +10,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from planner.errors import BadInput
-from planner.serving.verify import PROMPT, Measured, Verification, failure_summary, stream_chat, verify_server
-
-
-class Percentiles(BaseModel):
-    p50: float
-    p90: float
-    p99: float
-    mean: float
-
-
-class RequestResult(BaseModel):
-    ok: bool
-    time_to_first_token_s: float | None = None
-    latency_s: float | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    error: str | None = None
-
-
-class ConcurrencyRun(BaseModel):
-    concurrency: int
-    requests: int
-    succeeded: int
-    failed: int
-    wall_s: float
-    generation_tokens_per_s: float  # all completion tokens / wall time (aggregate throughput)
-    per_stream_generation_tokens_per_s: float | None  # mean of each request's own decode speed
-    time_to_first_token_s: Percentiles | None
-    latency_s: Percentiles | None
-    errors: list[str] = Field(default_factory=list)
-
-
-class BenchReport(BaseModel):
-    url: str
-    verification: Verification
-    run: ConcurrencyRun | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.verification.ok and (self.run is None or self.run.failed == 0)
+from planner.serving.verify import PROMPT, failure_summary, stream_chat, verify_server
+from planner.types.deploy import BenchReport, ConcurrencyRun, Measured, Percentiles, RequestResult
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -21,29 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from planner.errors import BadInput, EnvironmentProblem
+from planner.types.deploy import ModelFiles
 from planner.types.model import PlannedModel
 
 _CHUNK = 1 << 20
 _RETRIES = 3  # in-run resumptions after a dropped connection, before giving up (the .partial stays for next run)
-
-
-class ModelFiles(BaseModel):
-    """Where the model is (or would be) on this machine."""
-
-    path: str  # what --model gets: the file, or the first shard of a split file
-    files: list[str] = Field(default_factory=list)  # every file, in shard order
-    source: str = "hub"  # "hub" | "local"
-    repo: str | None = None
-    revision: str | None = None
-    commit: str | None = None
-    size_bytes: int = 0
-    downloaded_bytes: int = 0  # fetched by this run
-    resumed_from_bytes: int = 0  # already on disk in .partial files when this run started
-    verified_sha256: bool = False  # every file fetched by this run was hashed against the hub's LFS sha256
-    present: bool = True  # False with --no-download when the files are not there yet
 
 
 @dataclass

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from planner.core.argv import llama_cpp_python_args, llama_server_args
 from planner.errors import BadInput, EnvironmentProblem
-from planner.serving.state import DeployState, Method, clear_state, load_state, state_path
+from planner.serving.state import clear_state, load_state, state_path
+from planner.types.deploy import DeployState, Method
 from planner.types.plan import Plan
 
 LOG_FILE = "server.log"

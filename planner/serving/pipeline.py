@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,28 +10,12 @@ from planner.serving.artifacts import check_rendered_names, render_artifacts
 from planner.serving.download import ensure_model
 from planner.serving.files import api_key_for, check_writable_dir
 from planner.serving.launch import Launched, launch, stop_launched
-from planner.serving.report import DeployReport, LaunchReport, predicted_from, python_snippet
+from planner.serving.report import predicted_from, python_snippet
 from planner.serving.state import clear_state, save_state
 from planner.serving.verify import compare_speed, verify_server
+from planner.types.deploy import DeployOptions, DeployReport, LaunchReport
 from planner.types.plan import Plan
 from planner.types.untrusted import check_printable
-
-
-@dataclass
-class DeployOptions:
-    out_dir: Path
-    target: str = "compose"
-    host: str = "127.0.0.1"
-    port: int = 8080
-    alias: str | None = None
-    models_dir: Path | None = None
-    download: bool = True
-    fit: bool = False
-    force: bool = False
-    launch: bool = False
-    detach: bool = False
-    launch_with: str = "auto"
-    ready_timeout_s: float = 600
 
 
 def expected_slot_ctx(plan: Plan) -> int:

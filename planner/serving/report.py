@@ -2,54 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
-from planner.serving.download import ModelFiles
-from planner.serving.verify import Measured, Verification
+from planner.types.deploy import Predicted
 from planner.types.plan import Plan
-
-
-class Predicted(BaseModel):
-    prompt_tokens_per_s: float | None = None
-    generation_tokens_per_s: float | None = None
-    generation_low: float | None = None
-    generation_high: float | None = None
-    basis: str = ""
-
-
-class LaunchReport(BaseModel):
-    method: str  # docker | native | embedded
-    pid: int | None = None
-    compose_project: str | None = None
-    command: list[str] = Field(default_factory=list)
-    log_file: str | None = None
-    detached: bool = False
-    state_file: str | None = None
-    why: list[str] = Field(default_factory=list)  # why not a preferred method
-    ignored_settings: list[str] = Field(default_factory=list)
-    verified: bool = False
-    verification: Verification | None = None
-    measured: Measured | None = None
-    predicted: Predicted = Field(default_factory=Predicted)
-    comparison: list[str] = Field(default_factory=list)
-    stopped: str | None = None
-
-
-class DeployReport(BaseModel):
-    plan: Plan
-    model_path: str
-    model: ModelFiles
-    out_dir: str
-    target: str
-    files: list[str] = Field(default_factory=list)
-    backups: list[str] = Field(default_factory=list)
-    endpoint: str
-    api_key_file: str
-    alias: str
-    image: str | None = None
-    notes: list[str] = Field(default_factory=list)
-    launch: LaunchReport | None = None
-    how_to_call: str = ""
 
 
 def predicted_from(plan: Plan) -> Predicted:

@@ -6,9 +6,7 @@ from typing import Any
 
 from rich.text import Text
 
-from planner.serving.bench import BenchReport
-from planner.serving.report import DeployReport
-from planner.serving.verify import Verification
+from planner.types.deploy import BenchReport, DeployReport, Verification
 
 
 def _gib(n: int) -> str:

@@ -5,27 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from planner.errors import BadInput
 from planner.serving.files import atomic_write
+from planner.types.deploy import DeployState
 
 STATE_FILE = ".planner-state.json"
 Method = Literal["docker", "native", "embedded"]
-
-
-class DeployState(BaseModel):
-    method: Method
-    out_dir: str
-    endpoint: str
-    pid: int | None = None  # native / embedded: the server process (leader of its own process group)
-    process_started: float | None = None  # its start time (psutil), so a recycled pid is never signalled
-    compose_project: str | None = None
-    compose_file: str | None = None
-    command: list[str] = Field(default_factory=list)
-    log_file: str | None = None
-    started_at: float
-    verified: bool | None = None  # None: written when the server started, before its verification finished
 
 
 def state_path(out_dir: Path) -> Path:

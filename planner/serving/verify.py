@@ -13,10 +13,9 @@ import urllib.error
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from planner.errors import EnvironmentProblem
 from planner.serving.bounded import BadReply, NotHttp, get_json, get_status, openai_http_client, within
+from planner.types.deploy import Measured, Verification
 
 # A prompt of a few hundred tokens, so the prompt speed is measured on a real batch, not on a handful of tokens.
 _FACTS = [
@@ -34,33 +33,6 @@ PROMPT = (
     + "\n".join(f"Note {i + 1}.{j + 1}: {fact}" for i in range(3) for j, fact in enumerate(_FACTS))
     + "\nIn two sentences, which planet do you find most surprising, and why?"
 )
-
-
-class Measured(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    time_to_first_token_s: float
-    total_s: float
-    prompt_tokens_per_s: float | None  # prompt tokens / time to first token
-    generation_tokens_per_s: float | None  # (completion tokens - 1) / (last token time - first token time)
-    ctx_size: int | None = None  # per-sequence context the server reports (None: it does not say)
-
-
-class Verification(BaseModel):
-    endpoint: str
-    ready: bool = False
-    ready_after_s: float | None = None
-    model_id: str | None = None
-    answer: str = ""
-    measured: Measured | None = None
-    wrong_key_checked: bool = False  # False: the check never ran (an earlier step failed, or no key was given)
-    wrong_key_status: int | None = None
-    wrong_key_refused: bool = False
-    problems: list[str] = Field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.ready and bool(self.answer.strip()) and self.wrong_key_refused and not self.problems
 
 
 def server_root(base_url: str) -> str:

@@ -16,8 +16,9 @@ from localhub import LocalHub, local_hub  # noqa: F401 - the fixture
 
 from planner.serving.bench import run_bench
 from planner.serving.launch import stop_deployment
-from planner.serving.pipeline import DeployOptions, deploy
+from planner.serving.pipeline import deploy
 from planner.serving.state import load_state
+from planner.types.deploy import DeployOptions
 
 from .conftest import make_plan
 

@@ -16,7 +16,8 @@ import pytest
 from planner.errors import BadInput, EnvironmentProblem
 from planner.serving.bench import percentile
 from planner.serving.launch import check_port_free, docker_engine, stop_deployment
-from planner.serving.state import DeployState, load_state, save_state
+from planner.serving.state import load_state, save_state
+from planner.types.deploy import DeployState
 
 from .conftest import make_plan
 

@@ -135,7 +135,8 @@ def test_a_control_character_in_the_hub_file_name_is_refused_before_the_download
     tmp_path: Path,
     char_name: str,
 ):
-    from planner.serving.pipeline import DeployOptions, deploy
+    from planner.serving.pipeline import deploy
+    from planner.types.deploy import DeployOptions
 
     repo, name = "bartowski/SmolLM2-135M-Instruct-GGUF", f"SmolLM2{CONTROL[char_name]}Q4_1.gguf"
     local_hub.add_file(repo, name, tiny_gguf)
@@ -154,7 +155,8 @@ def test_a_control_character_in_the_models_dir_or_the_cache_is_refused_before_th
     tmp_path: Path,
     char_name: str,
 ):
-    from planner.serving.pipeline import DeployOptions, deploy
+    from planner.serving.pipeline import deploy
+    from planner.types.deploy import DeployOptions
 
     repo, name = "bartowski/SmolLM2-135M-Instruct-GGUF", "SmolLM2-135M-Instruct-Q4_1.gguf"
     local_hub.add_file(repo, name, tiny_gguf)

@@ -18,7 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from planner.serving.state import DeployState, load_state, save_state
+from planner.serving.state import load_state, save_state
+from planner.types.deploy import DeployState
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
