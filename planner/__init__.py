@@ -24,6 +24,10 @@ _EXPORTS = {
     "recommend": "planner.api",
     "doctor": "planner.api",
     "plan_request": "planner.api",
+    "stop": "planner.api",
+    "bench": "planner.api",
+    "render": "planner.api",
+    "deploy": "planner.api",
     "save_profile": "planner.api",
     "catalog_refresh": "planner.api",
     "catalog_list": "planner.api",
@@ -44,6 +48,13 @@ _EXPORTS = {
     "Cpu": "planner.types.hardware",
     "ModelFacts": "planner.types.model",
     "Finding": "planner.types.findings",
+    "RenderedFiles": "planner.rendering.artifacts",
+    "ModelFile": "planner.types.model",
+    "PlannedModel": "planner.types.model",
+    "StopResult": "planner.types.deploy",
+    "BenchReport": "planner.types.deploy",
+    "DeployReport": "planner.types.deploy",
+    "DeployOptions": "planner.types.deploy",
     "Findings": "planner.types.findings",
     # errors
     "PlannerError": "planner.errors",
@@ -61,6 +72,10 @@ __all__ = [
     "recommend",
     "doctor",
     "plan_request",
+    "stop",
+    "bench",
+    "render",
+    "deploy",
     "save_profile",
     "catalog_refresh",
     "catalog_list",
@@ -80,6 +95,13 @@ __all__ = [
     "Cpu",
     "ModelFacts",
     "Finding",
+    "RenderedFiles",
+    "ModelFile",
+    "PlannedModel",
+    "StopResult",
+    "BenchReport",
+    "DeployReport",
+    "DeployOptions",
     "Findings",
     "PlannerError",
     "BadInput",
@@ -90,21 +112,27 @@ __all__ = [
 
 if TYPE_CHECKING:
     from planner.api import (
+        bench,
         catalog_list,
         catalog_refresh,
+        deploy,
         doctor,
         gpus,
         plan,
         plan_request,
         probe,
         recommend,
+        render,
         save_profile,
+        stop,
         what_if,
     )
     from planner.errors import BadInput, EnvironmentProblem, HubUnreachable, NothingFits, PlannerError
+    from planner.rendering.artifacts import RenderedFiles
+    from planner.types.deploy import BenchReport, DeployOptions, DeployReport, StopResult
     from planner.types.findings import Finding, Findings
     from planner.types.hardware import Cpu, Gpu, Hardware
-    from planner.types.model import ModelFacts
+    from planner.types.model import ModelFacts, ModelFile, PlannedModel
     from planner.types.plan import (
         Alternative,
         DeviceMemory,

@@ -8,6 +8,7 @@ OSError, the hub unreachable a ConnectionError, nothing fits a RuntimeError.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,8 +17,14 @@ from planner.types.hardware import Hardware
 from planner.types.plan import Overrides, Plan, PlanRequest, Runtime
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
+    from typing import Any
+
     from planner.data.catalog import CatalogListing, RefreshResult
     from planner.data.gpus import GpuList
+    from planner.rendering.artifacts import RenderedFiles
+    from planner.types.deploy import BenchReport, DeployOptions, DeployReport, StopResult
 
 
 def probe(*, models_dir: str | Path | None = None, container: bool = True) -> Hardware:
@@ -164,3 +171,111 @@ def catalog_refresh(repo: str, quants: Sequence[str] | None = None, folder: str 
     from planner.models.refresh import refresh_entry
 
     return refresh_entry(repo, list(quants) if quants else None, Path(folder) if folder is not None else None)
+
+
+def deploy(
+    model: str | Plan | PlanRequest,
+    options: DeployOptions | None = None,
+    *,
+    hardware: Hardware | None = None,
+    overrides: Overrides | None = None,
+    offline: bool = False,
+    runtime: Runtime = "llama-server",
+    margin_bytes: int | None = None,
+    show_report: Callable[[DeployReport], None] | None = None,
+    say: Callable[[str], None] | None = None,
+    progress: Callable[[], AbstractContextManager[Any]] | None = None,
+) -> DeployReport:
+    """Plan `model` (or take a Plan), download it (resumable, sha256-verified), write the run files of
+    `options.target` into `options.out_dir`, and with `options.launch` start and verify the server.
+
+    With `launch` and not `detach` it serves in the foreground until Ctrl-C or SIGTERM, then stops the server;
+    with `detach` the server keeps running (`stop(out_dir)`). A server that fails verification is stopped and a
+    PlannerError (exit code 1) is raised. `show_report` and `say` receive the report and progress lines;
+    `progress` makes a rich Progress (as a context manager) for the download and the wait for the model.
+    """
+    from planner.errors import NothingFits
+    from planner.serving.pipeline import checked_options, deploy_and_serve
+    from planner.types.deploy import DeployOptions
+
+    opts = checked_options(options or DeployOptions(out_dir=Path("planner-deploy")))
+    if isinstance(model, PlanRequest):
+        planned = plan_request(model)
+    elif isinstance(model, str):
+        planned = plan(
+            model,
+            hardware=hardware if hardware is not None else probe(),
+            overrides=overrides,
+            offline=offline,
+            runtime=runtime,
+            margin_bytes=margin_bytes,
+        )
+    else:
+        planned = model
+    if not planned.fits:
+        name = planned.model.source or planned.model.name
+        raise NothingFits(f"{name} does not fit this hardware; `planner plan {name}` shows the alternatives")
+    return deploy_and_serve(
+        planned, opts, show_report=show_report or (lambda report: None), say=say or (lambda line: None),
+        progress=progress,
+    )  # fmt: skip
+
+
+def render(
+    plan: Plan,
+    *,
+    target: str = "compose",
+    out_dir: str | Path = "planner-deploy",
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    alias: str | None = None,
+    fit: bool = False,
+    models_dir: str | Path | None = None,
+) -> RenderedFiles:
+    """The run files of `target` for `plan`, as they would be written into `out_dir` (contents and modes);
+    nothing is written and nothing downloaded (the model's files are named where the download would put them)."""
+    from planner.serving.artifacts import prepare
+    from planner.serving.download import ensure_model
+
+    where = Path(models_dir) if models_dir is not None else None
+    files = ensure_model(plan.model, models_dir=where, download=False)
+    return prepare(
+        plan, model_files=files.files, out_dir=Path(out_dir), target=target, host=host, port=port, alias=alias,
+        fit=fit,
+    )  # fmt: skip
+
+
+def bench(
+    url: str,
+    *,
+    api_key: str | None = None,
+    api_key_file: str | Path | None = None,
+    concurrency: int = 1,
+    requests: int = 8,
+    timeout_s: float = 60,
+    progress: Callable[[], AbstractContextManager[Any]] | None = None,
+) -> BenchReport:
+    """Verify an OpenAI-compatible server at `url` and measure it: tokens/s, time to first token, latency.
+    `report.failure` says in one line why it did not pass (None when it passed)."""
+    from planner.errors import BadInput
+    from planner.serving.bench import bench_failure, check_url, run_bench
+
+    check_url(url)
+    if api_key_file is not None:
+        try:
+            api_key = Path(api_key_file).read_text(encoding="utf-8").strip().splitlines()[0]
+        except (OSError, IndexError, UnicodeDecodeError):
+            raise BadInput(f"cannot read an API key from {api_key_file}") from None
+    with progress() if progress is not None else nullcontext() as bars:
+        report = run_bench(url, api_key, concurrency=concurrency, requests=requests, timeout_s=timeout_s, progress=bars)
+    report.failure = bench_failure(report)
+    return report
+
+
+def stop(out_dir: str | Path = "planner-deploy", *, timeout_s: float = 20) -> StopResult:
+    """Stop the server a detached deploy left running in `out_dir` (only a process confirmed to be it)."""
+    from planner.serving.launch import stop_deployment
+    from planner.types.deploy import StopResult
+
+    state, message = stop_deployment(Path(out_dir).expanduser().resolve(), timeout_s=timeout_s)
+    return StopResult(stopped=True, message=message, state=state)

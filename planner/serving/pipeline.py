@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from planner.errors import PlannerError
+from planner.errors import BadInput, PlannerError
 from planner.serving.artifacts import check_rendered_names, render_artifacts
 from planner.serving.download import ensure_model
 from planner.serving.files import api_key_for, check_writable_dir
@@ -16,6 +20,31 @@ from planner.serving.verify import compare_speed, verify_server
 from planner.types.deploy import DeployOptions, DeployReport, LaunchReport
 from planner.types.plan import Plan
 from planner.types.untrusted import check_printable
+
+LAUNCHERS = ("auto", "docker", "native", "embedded")
+
+
+def checked_options(opts: DeployOptions) -> DeployOptions:
+    """The options with --out and --models-dir resolved, or one BadInput line; checked before planning or
+    downloading, so a typo costs a second, not a download."""
+    from dataclasses import replace
+
+    from planner.rendering.artifacts import TARGETS, check_alias, check_host
+
+    if opts.target not in TARGETS:
+        raise BadInput(f"--target {opts.target!r}: choose one of {', '.join(TARGETS)}")
+    if opts.launch_with not in LAUNCHERS:
+        raise BadInput(f"--launch-with {opts.launch_with!r}: expected auto, docker, native or embedded")
+    if opts.detach and not opts.launch:
+        raise BadInput("--detach needs --launch")
+    check_host(opts.host)
+    if opts.alias is not None:
+        check_alias(opts.alias)
+    out_dir = check_writable_dir(opts.out_dir, "--out")
+    models_dir = opts.models_dir
+    if models_dir is not None and opts.download:
+        models_dir = check_writable_dir(models_dir, "--models-dir")
+    return replace(opts, out_dir=out_dir, models_dir=models_dir)
 
 
 def expected_slot_ctx(plan: Plan) -> int:
@@ -143,3 +172,46 @@ def stop_now(launched: Launched, report: DeployReport) -> str:
     if report.launch is not None:
         report.launch.stopped = message
     return message
+
+
+def deploy_and_serve(
+    plan: Plan,
+    opts: DeployOptions,
+    *,
+    show_report: Callable[[DeployReport], None] = lambda report: None,
+    say: Callable[[str], None] = lambda line: None,
+    progress: Callable[[], AbstractContextManager[Any]] | None = None,
+) -> DeployReport:
+    """The whole of `planner deploy`: fetch, render, and with `launch`, start and verify; then either leave the
+    server running (`detach`) or serve in the foreground until Ctrl-C or SIGTERM and stop it.
+
+    `show_report` prints the report once it is known (before the foreground wait); `say` prints a line. A server
+    that fails verification is stopped, never left behind, and the failure is one PlannerError (exit 1).
+    """
+    from planner.serving.verify import failure_summary
+
+    with progress() if progress is not None else nullcontext() as bars:  # closed before the foreground wait
+        report, launched = deploy(plan, opts, progress=bars, wait_progress=bars)
+    foreground = launched if launched is not None and not opts.detach else None
+    verified = report.launch is None or report.launch.verified
+    try:
+        show_report(report)
+        if foreground is not None and verified:
+            say(f"Serving on {report.endpoint}; Ctrl-C stops it.")
+            say(serve_until_interrupted(foreground, report, _wait_for))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C before the server was being waited on: still stop it below
+    finally:
+        if foreground is not None and report.launch is not None and report.launch.stopped is None:
+            say(stop_now(foreground, report))  # unverified, or interrupted early: nothing left running
+    if not verified and report.launch is not None:
+        problems = report.launch.verification.problems if report.launch.verification else []
+        raise PlannerError(f"{failure_summary(problems)}; the server was stopped", exit_code=1)
+    return report
+
+
+def _wait_for(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None:  # docker: the compose project runs on its own; wait for Ctrl-C
+        while True:
+            time.sleep(3600)
+    process.wait()

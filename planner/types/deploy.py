@@ -107,6 +107,7 @@ class BenchReport(BaseModel):
     url: str
     verification: Verification
     run: ConcurrencyRun | None = None
+    failure: str | None = None  # why the bench did not pass, in one line; None when it passed
 
     @property
     def ok(self) -> bool:

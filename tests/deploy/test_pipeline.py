@@ -9,7 +9,7 @@ from localhub import LocalHub, local_hub  # noqa: F401 - the fixture
 from rich.console import Console
 
 from planner.serving.pipeline import deploy
-from planner.serving.show import show_deploy
+from planner.rendering.deploy import show_deploy
 from planner.types.deploy import DeployOptions
 
 from .conftest import TESLA_P4, make_plan

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.text import Text
 
-from planner.types.deploy import BenchReport, DeployReport, Verification
+from planner.types.deploy import BenchReport, DeployReport, StopResult, Verification
 
 
 def _gib(n: int) -> str:
@@ -127,3 +127,9 @@ def show_bench(report: BenchReport, console: Any) -> None:
     )
     for err in run.errors:
         console.print(Text.assemble("  ", ("error:", "red"), f" {err}"))  # the server's words: never markup
+
+
+def show_stop(result: StopResult, console: Any | None = None) -> None:
+    from rich.console import Console
+
+    (console or Console()).print(result.message, markup=False, highlight=False)
