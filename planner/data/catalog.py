@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from planner.errors import BadInput
-from planner.models.gguf_header import LLAMA_MAX_LAYERS
+from planner.types.ggml import LLAMA_MAX_LAYERS
 from planner.types.model import ModelFacts
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from planner.errors import BadInput
+from planner.types.ggml import LLAMA_MAX_LAYERS
 from planner.types.model import ModelFacts, TensorInfo
 
 GGUF_MAGIC = b"GGUF"
@@ -617,10 +618,9 @@ def _tensor(
 
 # --- ModelFacts ------------------------------------------------------------------------------------
 
-# llama.cpp's own ceiling (src/llama-hparams.h: LLAMA_MAX_LAYERS): per-layer hyperparameters live in fixed arrays
+# llama.cpp's own ceiling (planner.types.ggml.LLAMA_MAX_LAYERS): per-layer hyperparameters live in fixed arrays
 # of this size, and the loader refuses a block_count above it ("n > N_MAX"). Every per-layer loop planner runs is
 # bounded by it, whatever a header claims.
-LLAMA_MAX_LAYERS = 512
 _BLOCK_TENSOR = re.compile(r"^blk\.(\d+)\.")
 
 

@@ -14,6 +14,10 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
+# llama.cpp's ceiling on layers (src/llama-hparams.h: LLAMA_MAX_LAYERS): per-layer hyperparameters live in fixed
+# arrays of this size, so a model with more cannot load. Counts read from files are bounded by it.
+LLAMA_MAX_LAYERS = 512
+
 
 @cache
 def constants() -> ModuleType:

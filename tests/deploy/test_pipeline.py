@@ -8,8 +8,8 @@ from pathlib import Path
 from localhub import LocalHub, local_hub  # noqa: F401 - the fixture
 from rich.console import Console
 
-from planner.serving.pipeline import deploy
 from planner.rendering.deploy import show_deploy
+from planner.serving.pipeline import deploy
 from planner.types.deploy import DeployOptions
 
 from .conftest import TESLA_P4, make_plan
