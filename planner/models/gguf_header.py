@@ -17,6 +17,7 @@ import re
 import stat
 import struct
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -256,10 +257,10 @@ class _Source:
         return struct.unpack(self.fmt + code, self.take(size))[0]
 
     def u32(self) -> int:
-        return self.scalar("I", 4)
+        return int(self.scalar("I", 4))
 
     def u64(self) -> int:
-        return self.scalar("Q", 8)
+        return int(self.scalar("Q", 8))
 
     def string(self, what: str) -> str:
         n = self.u64()
@@ -467,8 +468,10 @@ def _require_regular(path: Path, mode: int) -> None:
 
 
 def _file_kind(mode: int) -> str:
-    kinds = ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"))
-    kinds += ((stat.S_ISBLK, "block device"),)
+    kinds: tuple[tuple[Callable[[int], bool], str], ...] = (
+        (stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    )  # fmt: skip
     return next((name for test, name in kinds if test(mode)), "special file")
 
 
@@ -563,7 +566,7 @@ def _alignment(name: str, metadata: dict[str, Any], value_types: dict[str, int])
     value = metadata["general.alignment"]
     if value_types["general.alignment"] != 4 or value <= 0 or value & (value - 1):
         raise BadInput(f"{name}: general.alignment must be a power-of-two uint32, got {value!r}")
-    return value
+    return int(value)
 
 
 def _read_tensor_info(src: _Source) -> tuple[str, list[int], int, int]:
@@ -776,7 +779,7 @@ def file_type_name(file_type: int) -> str | None:
         return None
     if member is LlamaFileType.GUESSED:
         return None
-    return member.name.removeprefix("MOSTLY_").removeprefix("ALL_")
+    return str(member.name).removeprefix("MOSTLY_").removeprefix("ALL_")
 
 
 def _quant_name(file_type: Any, tensors: list[TensorInfo]) -> str:

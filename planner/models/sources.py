@@ -235,11 +235,9 @@ def _hub_error(exc: Exception, repo: str, endpoint: str) -> Exception:
 
 
 def _is_network_error(exc: Exception) -> bool:
-    try:
-        import httpx2 as httpx  # huggingface_hub >= 1.x ships its own httpx fork
-    except ImportError:  # pragma: no cover - older huggingface_hub
-        import httpx  # type: ignore[no-redef]
-    return isinstance(exc, httpx.TransportError | OSError | TimeoutError)
+    import httpx2  # huggingface_hub >= 1.0 ships its own httpx fork (pyproject pins huggingface-hub>=1.0)
+
+    return isinstance(exc, httpx2.TransportError | OSError | TimeoutError)
 
 
 def list_repo_ggufs(repo: str, token: str | None = None, *, revision: str | None = None) -> RepoListing:
@@ -273,7 +271,7 @@ class _CountingFetcher:
         self.bytes = 0
 
     def __call__(self, start: int, end: int) -> bytes:
-        data = self.fetch(start, end)
+        data: bytes = self.fetch(start, end)
         self.bytes += len(data)
         return data
 
@@ -293,7 +291,8 @@ class _RemoteStream:
 
     def read(self, n: int = -1) -> bytes:
         try:
-            return self._fh.read(n)
+            data: bytes = self._fh.read(n)
+            return data
         except Exception as exc:  # noqa: BLE001 - sorted out by read_remote_header
             raise _RemoteReadFailed(exc) from exc
 

@@ -52,7 +52,8 @@ def within(seconds: float, work: Callable[[], T], what: str) -> T:
         raise BadReply(f"{what}: no complete answer within {seconds:g} s")
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["value"]
+    value: T = outcome["value"]
+    return value
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -141,7 +142,7 @@ def openai_http_client(timeout_s: float, max_bytes: int = MAX_STREAM_BYTES) -> A
 
     httpx = importlib.import_module(openai.DefaultHttpxClient.__mro__[1].__module__.split(".")[0])
 
-    class CappedBody(httpx.SyncByteStream):  # type: ignore[name-defined,misc]
+    class CappedBody(httpx.SyncByteStream):  # type: ignore[name-defined]
         def __init__(self, inner: Any, url: str) -> None:
             self.inner, self.url = inner, url
 
