@@ -48,7 +48,7 @@ def hub(local_hub: LocalHub, smollm2_path: Path) -> LocalHub:  # noqa: F811
 
 def test_deploy_launch_verify_bench_stop(hub: LocalHub, smollm2_path: Path, tmp_path: Path):
     plan = make_plan(smollm2_path, [], repo=REPO)
-    plan.model |= {"file": FILE, "files": [FILE]}
+    plan.model = plan.model.model_copy(update={"file": FILE, "files": [FILE]})
     port = free_port()
     out = tmp_path / "out"
     opts = DeployOptions(
