@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from planner.errors import BadInput
-from planner.types.ggml import LLAMA_MAX_LAYERS
+from planner.types.ggml import LLAMA_MAX_LAYERS, constants
 from planner.types.model import ModelFacts, TensorInfo
 
 GGUF_MAGIC = b"GGUF"
@@ -55,21 +55,25 @@ _REMOVED_TYPES = {31: "Q4_0_4_4", 32: "Q4_0_4_8", 33: "Q4_0_8_8", 36: "IQ4_NL_4_
 _MIN_KV_BYTES = 8 + 4 + 1  # empty key, type, one-byte value
 _MIN_TENSOR_INFO_BYTES = 8 + 4 + 4 + 8  # empty name, n_dims 0, type, offset
 
-# GGUFValueType -> (struct code, size); STRING(8) and ARRAY(9) are variable length.
+# gguf's GGUFValueType -> (struct code, size). gguf owns the type ids (gguf/constants.py); the struct codes are how
+# planner reads them from a byte stream. STRING and ARRAY are variable length.
+_VT = constants().GGUFValueType
 _SCALARS: dict[int, tuple[str, int]] = {
-    0: ("B", 1),  # UINT8
-    1: ("b", 1),  # INT8
-    2: ("H", 2),  # UINT16
-    3: ("h", 2),  # INT16
-    4: ("I", 4),  # UINT32
-    5: ("i", 4),  # INT32
-    6: ("f", 4),  # FLOAT32
-    7: ("?", 1),  # BOOL
-    10: ("Q", 8),  # UINT64
-    11: ("q", 8),  # INT64
-    12: ("d", 8),  # FLOAT64
+    _VT.UINT8.value: ("B", 1),
+    _VT.INT8.value: ("b", 1),
+    _VT.UINT16.value: ("H", 2),
+    _VT.INT16.value: ("h", 2),
+    _VT.UINT32.value: ("I", 4),
+    _VT.INT32.value: ("i", 4),
+    _VT.FLOAT32.value: ("f", 4),
+    _VT.BOOL.value: ("?", 1),
+    _VT.UINT64.value: ("Q", 8),
+    _VT.INT64.value: ("q", 8),
+    _VT.FLOAT64.value: ("d", 8),
 }
-_STRING, _ARRAY = 8, 9
+_STRING, _ARRAY = _VT.STRING.value, _VT.ARRAY.value
+# gguf's key templates ("{arch}.block_count"): the names planner reads, spelled by gguf
+K = constants().Keys
 # array.array type codes with the same item size as the struct codes above (bool read as bytes).
 _ARRAY_CODES = {
     "B": "B",
@@ -561,10 +565,10 @@ def _read_array(src: _Source, item_type: int, n: int, key: str, depth: int) -> l
 
 
 def _alignment(name: str, metadata: dict[str, Any], value_types: dict[str, int]) -> int:
-    if "general.alignment" not in metadata:
+    if K.General.ALIGNMENT not in metadata:
         return DEFAULT_ALIGNMENT
-    value = metadata["general.alignment"]
-    if value_types["general.alignment"] != 4 or value <= 0 or value & (value - 1):
+    value = metadata[K.General.ALIGNMENT]
+    if value_types[K.General.ALIGNMENT] != _VT.UINT32.value or value <= 0 or value & (value - 1):
         raise BadInput(f"{name}: general.alignment must be a power-of-two uint32, got {value!r}")
     return int(value)
 
@@ -675,38 +679,41 @@ def facts_from_headers(
     md = headers[0].metadata  # llama.cpp reads every key from the first shard
     label = files[0] or source
 
-    arch = md.get("general.architecture")
+    arch = md.get(K.General.ARCHITECTURE)
     if not isinstance(arch, str) or not arch:
         raise BadInput(f"{label} has no general.architecture (not a llama.cpp model file?)")
 
-    def key(suffix: str) -> Any:
-        return md.get(f"{arch}.{suffix}")
+    def name(template: str) -> str:  # gguf's key templates: Keys.LLM.BLOCK_COUNT is "{arch}.block_count"
+        return str(template.format(arch=arch))
+
+    def key(template: str) -> Any:
+        return md.get(name(template))
 
     tensors: list[TensorInfo] = []
     for index, header in enumerate(headers):
         tensors.extend(t.model_copy(update={"file_index": index}) for t in header.tensors)
     by_name = {t.name: t for t in tensors}
 
-    n_layer = _n_layer(key("block_count"), f"{arch}.block_count", label, tensors)
-    n_embd = _required_int(key("embedding_length"), f"{arch}.embedding_length", label)
+    n_layer = _n_layer(key(K.LLM.BLOCK_COUNT), name(K.LLM.BLOCK_COUNT), label, tensors)
+    n_embd = _required_int(key(K.LLM.EMBEDDING_LENGTH), name(K.LLM.EMBEDDING_LENGTH), label)
 
-    def per_layer(suffix: str) -> int | list[int] | None:
-        return _int_or_layers(key(suffix), f"{arch}.{suffix}", label, n_layer)
+    def per_layer(template: str) -> int | list[int] | None:
+        return _int_or_layers(key(template), name(template), label, n_layer)
 
-    n_head_raw = per_layer("attention.head_count")
+    n_head_raw = per_layer(K.Attention.HEAD_COUNT)
     n_head = max(n_head_raw) if isinstance(n_head_raw, list) else (n_head_raw or 0)
-    n_head_kv = per_layer("attention.head_count_kv")
+    n_head_kv = per_layer(K.Attention.HEAD_COUNT_KV)
     if n_head_kv is None:
         n_head_kv = n_head_raw if n_head_raw is not None else 0
     default_head_dim = n_embd // n_head if n_head else 0
-    head_dim_k = _optional_int(key("attention.key_length"), f"{arch}.attention.key_length", label)
-    head_dim_v = _optional_int(key("attention.value_length"), f"{arch}.attention.value_length", label)
-    n_ff = per_layer("feed_forward_length")
-    expert_ff = per_layer("expert_feed_forward_length")
-    context_length = _required_int(key("context_length"), f"{arch}.context_length", label)
+    head_dim_k = _optional_int(key(K.Attention.KEY_LENGTH), name(K.Attention.KEY_LENGTH), label)
+    head_dim_v = _optional_int(key(K.Attention.VALUE_LENGTH), name(K.Attention.VALUE_LENGTH), label)
+    n_ff = per_layer(K.LLM.FEED_FORWARD_LENGTH)
+    expert_ff = per_layer(K.LLM.EXPERT_FEED_FORWARD_LENGTH)
+    context_length = _required_int(key(K.LLM.CONTEXT_LENGTH), name(K.LLM.CONTEXT_LENGTH), label)
 
-    window = _optional_int(key("attention.sliding_window"), f"{arch}.attention.sliding_window", label)
-    pattern = key("attention.sliding_window_pattern")
+    window = _optional_int(key(K.Attention.SLIDING_WINDOW), name(K.Attention.SLIDING_WINDOW), label)
+    pattern = key(K.Attention.SLIDING_WINDOW_PATTERN)
     if isinstance(pattern, list | GgufArray) and len(pattern) != n_layer:
         raise BadInput(
             f"{label}: {arch}.attention.sliding_window_pattern has {len(pattern)} entries for {n_layer} layers"
@@ -718,8 +725,8 @@ def facts_from_headers(
     else:
         swa_layers, window = [], None
 
-    mla = key("attention.key_length_mla") is not None
-    kv_lora_rank = _optional_int(key("attention.kv_lora_rank"), f"{arch}.attention.kv_lora_rank", label)
+    mla = key(K.Attention.KEY_LENGTH_MLA) is not None
+    kv_lora_rank = _optional_int(key(K.Attention.KV_LORA_RANK), name(K.Attention.KV_LORA_RANK), label)
 
     n_params = 0
     for t in tensors:
@@ -733,9 +740,9 @@ def facts_from_headers(
         repo=repo,
         file=files[0],
         files=files,
-        quant=_quant_name(md.get("general.file_type"), tensors),
+        quant=_quant_name(md.get(K.General.FILE_TYPE), tensors),
         arch=arch,
-        name=md.get("general.name") if isinstance(md.get("general.name"), str) else None,
+        name=md.get(K.General.NAME) if isinstance(md.get(K.General.NAME), str) else None,
         n_layer=n_layer,
         n_embd=n_embd,
         n_head=n_head,
@@ -747,8 +754,8 @@ def facts_from_headers(
         context_length=context_length,
         sliding_window=window,
         swa_layers=swa_layers,
-        n_expert=_optional_int(key("expert_count"), f"{arch}.expert_count", label) or 0,
-        n_expert_used=_optional_int(key("expert_used_count"), f"{arch}.expert_used_count", label) or 0,
+        n_expert=_optional_int(key(K.LLM.EXPERT_COUNT), name(K.LLM.EXPERT_COUNT), label) or 0,
+        n_expert_used=_optional_int(key(K.LLM.EXPERT_USED_COUNT), name(K.LLM.EXPERT_USED_COUNT), label) or 0,
         expert_ff=(max(expert_ff) if isinstance(expert_ff, list) else expert_ff) or 0,
         kv_lora_rank=kv_lora_rank if mla and kv_lora_rank else None,
         n_params=n_params,
@@ -833,10 +840,10 @@ def _swa_layers(arch: str, n_layer: int, window: int | None, pattern: Any) -> li
 
 
 def _n_vocab(md: dict[str, Any], arch: str, token_embd: TensorInfo | None, label: str) -> int:
-    tokens = md.get("tokenizer.ggml.tokens")
+    tokens = md.get(K.Tokenizer.LIST)
     if isinstance(tokens, list | GgufArray) and len(tokens):
         return len(tokens)
-    size = md.get(f"{arch}.vocab_size")
+    size = md.get(K.LLM.VOCAB_SIZE.format(arch=arch))
     if isinstance(size, int) and size > 0:
         return size
     if token_embd is not None and len(token_embd.shape) == 2:
