@@ -35,6 +35,11 @@ class BadInput(PlannerError, ValueError):
     exit_code = 2
 
 
+class DataFileError(BadInput):
+    """A data file (hardware_db/, a --catalog-dir, a --hardware profile's database) is missing, not YAML, or holds
+    an entry that does not validate: the message names the file and the entry."""
+
+
 class NothingFits(PlannerError, RuntimeError):
     """Not even the smallest option fits the hardware."""
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
 from planner.core.speed import SpeedTerms
@@ -109,7 +108,9 @@ def calibration_file() -> Path:
 
 @cache
 def _load(path: Path) -> tuple[dict[str, Shape], tuple[Row, ...]]:
-    data = yaml.safe_load(path.read_text())
+    from planner.data.loader import load_mapping
+
+    data = load_mapping(path, "speed calibration file")
     shapes = {name: Shape(**value) for name, value in data.get("shapes", {}).items()}
     rows = tuple(Row(**{**r, "date": str(r["date"]) if r.get("date") is not None else None}) for r in data["rows"])
     return shapes, rows

@@ -122,18 +122,9 @@ def catalog_dir() -> Path:
 
 
 def load_file(path: Path) -> list[CatalogModel]:
-    import yaml
-
     from planner.data.loader import load_yaml
 
-    try:
-        doc = load_yaml(path)  # parsed once, then served from a JSON cache: plan must start fast
-    except yaml.YAMLError as exc:
-        raise BadInput(f"catalog file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"catalog file {path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise BadInput(f"can't read catalog file {path}: {exc.strerror or exc}") from None
+    doc = load_yaml(path, "catalog file")  # parsed once, then served from a JSON cache: plan must start fast
     entries = doc.get("models") if isinstance(doc, dict) else None
     if not isinstance(entries, list):
         raise BadInput(f"catalog file {path} has no `models:` list")

@@ -156,10 +156,9 @@ class EngineSupport(BaseModel):
 
 
 def _load_yaml(name: str) -> Any:
-    import yaml
+    from planner.data.loader import load_mapping
 
-    with (hardware_db() / name).open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+    return load_mapping(hardware_db() / name)
 
 
 @cache

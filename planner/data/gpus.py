@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, RootModel, ValidationError, model_validator
 
-from planner.errors import EnvironmentProblem
+from planner.errors import DataFileError
 from planner.types.hardware import Gpu, Vendor
 
 GIB = 1 << 30
@@ -30,8 +30,8 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MEMORY_TOLERANCE = 0.12
 
 
-class GpuDatabaseError(EnvironmentProblem):
-    """A hardware_db/gpus file is missing, unreadable or has an invalid entry (names the file and the entry)."""
+# A hardware_db/gpus file is missing, unreadable or has an invalid entry: the one data-file error, by its old name.
+GpuDatabaseError = DataFileError
 
 
 class GpuSpec(BaseModel):
@@ -147,12 +147,9 @@ def _load(directory: Path) -> tuple[GpuSpec, ...]:
 
 
 def _load_file(path: Path) -> list[GpuSpec]:
-    try:
-        from planner.data.loader import load_yaml
+    from planner.data.loader import load_yaml
 
-        document = load_yaml(path)  # parsed once, then served from a JSON cache
-    except (OSError, yaml.YAMLError) as err:
-        raise GpuDatabaseError(f"{path.name}: can't read it: {_one_line(str(err))}") from err
+    document = load_yaml(path, "GPU database file")  # parsed once, then served from a JSON cache
     if not isinstance(document, dict) or not isinstance(document.get("gpus"), list):
         raise GpuDatabaseError(f"{path.name}: expected a mapping with a 'gpus' list")
     defaults = document.get("defaults") or {}

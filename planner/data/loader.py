@@ -15,14 +15,39 @@ from pathlib import Path
 from typing import Any
 
 from planner.config import cache_dir
+from planner.errors import DataFileError
 
 
 def _cache_dir() -> Path:
     return cache_dir() / "data"
 
 
-def load_yaml(path: Path) -> Any:
-    """The parsed YAML document at `path` (a fresh object each call: callers may change it)."""
+def load_yaml(path: Path, what: str = "planner's data file") -> Any:
+    """The parsed YAML document at `path` (a fresh object each call: callers may change it). Any problem is one
+    DataFileError line naming `what` and the file: missing, unreadable, not UTF-8, not YAML."""
+    try:
+        return _load(path)
+    except FileNotFoundError:
+        raise DataFileError(f"{what} {path} is missing") from None
+    except UnicodeDecodeError:
+        raise DataFileError(f"{what} {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise DataFileError(f"can't read {what} {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # yaml.YAMLError, imported lazily with PyYAML
+        if type(exc).__module__.startswith("yaml"):
+            raise DataFileError(f"{what} {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise
+
+
+def load_mapping(path: Path, what: str = "planner's data file") -> dict[str, Any]:
+    """load_yaml for files that hold one mapping at the top."""
+    document = load_yaml(path, what)
+    if not isinstance(document, dict):
+        raise DataFileError(f"{what} {path} should hold a mapping")
+    return document
+
+
+def _load(path: Path) -> Any:
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:32]
     cached = _cache_dir() / f"{key}.json"

@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, Field
 
 from planner.data.paths import hardware_db
@@ -281,14 +280,7 @@ def _applies(patterns: list[str], name: str, types: set[str], table: QuantTable)
     return False
 
 
-def _load_yaml(path: Path) -> dict:
-    try:
-        with path.open(encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise BadInput(f"planner's data file {path} is missing") from None
-    except yaml.YAMLError as exc:
-        raise BadInput(f"planner's data file {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadInput(f"planner's data file {path} should hold a mapping")
-    return data
+def _load_yaml(path: Path) -> dict[str, Any]:
+    from planner.data.loader import load_mapping
+
+    return load_mapping(path)

@@ -134,7 +134,7 @@ def test_missing_source_and_inconsistent_bf16_are_rejected(tmp_path: Path) -> No
 
 def test_yaml_syntax_error_and_duplicate_names_are_reported(tmp_path: Path) -> None:
     (tmp_path / "syntax.yaml").write_text("gpus:\n  - name: [unclosed\n")
-    with pytest.raises(GpuDatabaseError, match=r"syntax\.yaml: can't read it"):
+    with pytest.raises(GpuDatabaseError, match=r"syntax\.yaml is not valid YAML"):
         load_gpus(tmp_path)
     (tmp_path / "syntax.yaml").unlink()
     (tmp_path / "dup.yaml").write_text("gpus:" + GOOD_ENTRY + GOOD_ENTRY.replace("Good Card", "NVIDIA Good Card"))
