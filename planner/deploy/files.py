@@ -2,7 +2,9 @@
 
 `.planner-manifest.json` in the output folder records the sha256 of every file planner wrote. A file that exists
 and differs both from the new content and from what planner last wrote was edited by someone (or was never
-planner's): it is only replaced with --force, and then a `.bak` copy is kept.
+planner's): it is only replaced with --force, and then a `.bak` copy is kept. Before each file is written the
+manifest also names its new content as `pending`, so a run cut short by a failed write leaves nothing that looks
+edited.
 """
 
 from __future__ import annotations
@@ -152,16 +154,18 @@ class ManagedWriter:
         self.out_dir = out_dir
         self.force = force
         self.manifest_path = out_dir / MANIFEST
-        self.recorded: dict[str, str] = self._load()
+        # recorded: what planner wrote and confirmed. pending: what it was about to write when the manifest was
+        # last saved; a run cut short (a full disk) may have left either content, and both are planner's.
+        self.recorded, self.pending = self._load()
         self.written: list[Path] = []
         self.backups: list[Path] = []
 
-    def _load(self) -> dict[str, str]:
+    def _load(self) -> tuple[dict[str, str], dict[str, str]]:
         try:
             data = json.loads(read_regular(self.manifest_path))
-            return {str(k): str(v) for k, v in data.get("files", {}).items()}
+            return _digests(data.get("files")), _digests(data.get("pending"))
         except (OSError, ValueError, AttributeError, PlannerError):  # none, or not planner's: all count as edited
-            return {}
+            return {}, {}
 
     def edited(self, name: str) -> bool:
         """True when something is there that is not what planner last wrote (a link or FIFO always is)."""
@@ -170,7 +174,7 @@ class ManagedWriter:
             return False
         if not is_regular(path):
             return True
-        return sha256_bytes(read_regular(path)) != self.recorded.get(name)
+        return sha256_bytes(read_regular(path)) not in (self.recorded.get(name), self.pending.get(name))
 
     def check(self, names: list[str]) -> None:
         """Refuse up front (nothing written yet) when any of `names` was edited and --force is not given."""
@@ -195,8 +199,12 @@ class ManagedWriter:
             return path
         if self.edited(name):
             self.backups.append(_back_up(path))
+        # Write-ahead: the manifest names the new content before it reaches the disk, so a write that fails
+        # (a full disk) leaves only contents the manifest knows, and the rerun does not see an "edited" file.
+        self.pending[name] = digest
+        self._save()
         atomic_write(path, data, mode)  # a rename: a link left at `path` would be replaced, not followed
-        self.recorded[name] = digest
+        self.recorded[name] = self.pending.pop(name)
         self.written.append(path)
         return path
 
@@ -206,8 +214,23 @@ class ManagedWriter:
         self.written.append(path)
 
     def save_manifest(self) -> None:
-        payload = {"written_by": "planner", "files": dict(sorted(self.recorded.items()))}
+        """The render is complete: what an earlier, cut-short run left pending is planner's if it is still there."""
+        for name, digest in self.pending.items():
+            path = self.out_dir / name
+            if is_regular(path) and sha256_bytes(read_regular(path)) == digest:
+                self.recorded[name] = digest
+        self.pending = {}
+        self._save()
+
+    def _save(self) -> None:
+        payload: dict[str, object] = {"written_by": "planner", "files": dict(sorted(self.recorded.items()))}
+        if self.pending:
+            payload["pending"] = dict(sorted(self.pending.items()))
         atomic_write(self.manifest_path, (json.dumps(payload, indent=2) + "\n").encode(), 0o644)
+
+
+def _digests(entries: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in entries.items()} if isinstance(entries, dict) else {}
 
 
 def _chmod_regular(path: Path, mode: int) -> None:
