@@ -56,7 +56,7 @@ def _refuse_non_regular(path: Path) -> None:
     """
     try:
         mode = os.lstat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (the folder is checked next)
         return
     if stat.S_ISDIR(mode):
         raise BadInput(f"{path} is a folder; give a file name for the hardware profile")
