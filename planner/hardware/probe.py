@@ -7,6 +7,7 @@ on a machine whose docker engine answers, and about DOCKER_TIMEOUT_S when it han
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,12 +48,29 @@ def probe_hardware(models_dir: Path | None = None, *, gpus: bool = True, contain
     )
 
 
+def _refuse_non_regular(path: Path) -> None:
+    """--save replaces only a regular file: never a device node, FIFO or socket, and never a link (lstat).
+
+    The rename would swap /dev/null or a link the user keeps for a JSON file, even as root; a link's target is
+    not what the user named.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (the folder is checked next)
+        return
+    if stat.S_ISDIR(mode):
+        raise BadInput(f"{path} is a folder; give a file name for the hardware profile")
+    if stat.S_ISLNK(mode):
+        raise BadInput(f"{path} is a symbolic link; give the path of a regular file to save the profile to")
+    if not stat.S_ISREG(mode):
+        raise BadInput(f"{path} is not a regular file (a device, FIFO or socket); give another file name")
+
+
 def save_hardware(hardware: Hardware, path: Path, force: bool = False) -> Path:
     """Write the profile as JSON atomically (temp file + rename); refuse to replace a file unless `force`."""
     path = Path(path).expanduser()
-    if path.is_dir():
-        raise BadInput(f"{path} is a folder; give a file name for the hardware profile")
-    if path.exists() and not force:
+    _refuse_non_regular(path)
+    if os.path.lexists(path) and not force:
         raise BadInput(f"{path} already exists; use --force to replace it")
     if not path.parent.is_dir():
         state = "is a file, not a folder" if path.parent.exists() else "does not exist"

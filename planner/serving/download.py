@@ -14,9 +14,12 @@ layout, with its download metadata written so other tools see the file as comple
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
-from collections.abc import Callable, Iterable
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,17 +147,11 @@ class Destination:
 
     @property
     def complete(self) -> bool:
-        if self.models_dir is None:
-            return self.final.exists() or self.blob.exists()
-        from huggingface_hub._local_folder import read_download_metadata
-
-        if not self.final.is_file() or self.final.stat().st_size != self.remote.size:
-            return False
-        meta = read_download_metadata(local_dir=self.models_dir, filename=self.remote.filename)
-        return meta is None or meta.etag == self.remote.etag  # None: a file the user put there, of the right size
+        """The right size is on disk: the cheap look before any lock (fetch checks the content under the lock)."""
+        return _regular_size(self.blob) == self.remote.size
 
     def partial_size(self) -> int:
-        return self.partial.stat().st_size if self.partial.exists() else 0
+        return _regular_size(self.partial) or 0
 
 
 def destination(remote: RemoteFile, models_dir: Path | None) -> Destination:
@@ -168,13 +165,6 @@ def destination(remote: RemoteFile, models_dir: Path | None) -> Destination:
     blob = storage / "blobs" / remote.etag
     final = storage / "snapshots" / remote.commit / remote.filename
     return Destination(remote, final, blob, blob.with_name(blob.name + ".partial"), None)
-
-
-def _publish(dest: Destination) -> None:
-    """Move a verified .partial into place and let huggingface_hub record it in its own layout."""
-    dest.blob.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(dest.partial, dest.blob)
-    _link(dest)
 
 
 def _link(dest: Destination) -> None:
@@ -216,17 +206,34 @@ Advance = Callable[[int], None]
 
 
 def fetch(dest: Destination, advance: Advance, *, retries: int = _RETRIES) -> int:
-    """Download into dest.partial, resuming from its size; verify; publish. Returns the bytes fetched now."""
+    """Make dest.blob the hub's file: keep a copy that checks out, else download, verify and publish it.
+
+    All of it runs under huggingface_hub's own lock for this file, so two deploys (or planner and `hf download`)
+    never write the same `.partial` at once: the second waits, then finds the first one's verified copy.
+    Returns the bytes fetched now.
+    """
+    with _file_lock(dest):
+        published = not _trusted_copy(dest)
+        fetched = _transfer(dest, advance, retries) if published else 0
+        if published:
+            _publish(dest)
+    # Outside the lock: huggingface_hub takes the same lock to make the snapshot link or write its metadata.
+    if published or not dest.final.exists():  # (a link missing: an earlier run stopped in between)
+        _link(dest)
+    return fetched
+
+
+def _transfer(dest: Destination, advance: Advance, retries: int) -> int:
+    """Fill dest.partial up to the hub's size, resuming from what is there. Returns the bytes fetched now."""
     from huggingface_hub import constants
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
     r = dest.remote
     dest.partial.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    have = _hash_into(digest, dest.partial)
-    if have > r.size:  # a stale partial from another version of the file
-        dest.partial.unlink()
-        digest, have = hashlib.sha256(), 0
+    have = _regular_size(dest.partial) or 0
+    if have > r.size or _lexists(dest.partial) and not _is_regular(dest.partial):
+        dest.partial.unlink()  # a stale partial from another version of the file (or not a file at all)
+        have = 0
     advance(have)
     fetched = 0
     attempt = 0
@@ -249,11 +256,10 @@ def fetch(dest: Destination, advance: Advance, *, retries: int = _RETRIES) -> in
                 if have and response.status_code == 200:  # the server ignored the Range: start over
                     dest.partial.unlink(missing_ok=True)
                     advance(-have)
-                    digest, have = hashlib.sha256(), 0
-                with dest.partial.open("ab") as out:
+                    have = 0
+                with _open_partial(dest.partial) as out:
                     for chunk in response.iter_bytes():  # as received: a cut keeps all but the last packet
                         out.write(chunk)
-                        digest.update(chunk)
                         have += len(chunk)
                         fetched += len(chunk)
                         advance(len(chunk))
@@ -275,32 +281,210 @@ def fetch(dest: Destination, advance: Advance, *, retries: int = _RETRIES) -> in
     if have != r.size:
         dest.partial.unlink(missing_ok=True)
         raise EnvironmentProblem(f"{r.filename}: received {have} bytes, the hub says {r.size}; deleted, run again")
-    _verify(dest, digest.hexdigest())
-    _publish(dest)
     return fetched
 
 
-def _hash_into(digest: Any, path: Path) -> int:
-    if not path.exists():
-        return 0
-    size = 0
-    with path.open("rb") as fh:
+def _open_partial(path: Path) -> Any:
+    """Append to the partial file, never through a link someone put in its place."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    return os.fdopen(fd, "ab")
+
+
+def _publish(dest: Destination) -> None:
+    """Hash the complete .partial as it is on disk, move it into place, and prove the published file is that one.
+
+    The hash is of the file, not of the bytes this process streamed: what another writer added is caught too.
+    After the rename the blob must still be the same inode, size and mtime that was hashed.
+    """
+    hashed = _hash_file(dest.partial)
+    if hashed.size != dest.remote.size:
+        dest.partial.unlink(missing_ok=True)
+        raise EnvironmentProblem(
+            f"{dest.remote.filename}: the file on disk has {hashed.size} bytes, the hub says {dest.remote.size}; "
+            "deleted, run again"
+        )
+    expected = _expected_sha256(dest.remote)
+    if expected is not None and hashed.sha256 != expected:
+        dest.partial.unlink(missing_ok=True)
+        raise EnvironmentProblem(
+            f"{dest.remote.filename}: sha256 {hashed.sha256[:16]}... does not match the hub's {expected[:16]}...; "
+            "the file was deleted, run again to download it afresh"
+        )
+    dest.blob.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(dest.partial, dest.blob)
+    if _identity(dest.blob) != hashed.identity:
+        dest.blob.unlink(missing_ok=True)
+        raise EnvironmentProblem(f"{dest.remote.filename} changed while it was verified; deleted, run again")
+    _record_verified(dest, hashed)
+
+
+def _expected_sha256(remote: RemoteFile) -> str | None:
+    # None: a small non-LFS file: the hub publishes a git blob id, not a sha256; only the size can be checked
+    return remote.sha256 or (remote.etag if len(remote.etag) == 64 else None)
+
+
+# --- trusting what is already on disk -----------------------------------------------------------------------
+
+_MARKER_MAX = 4096  # a verification record is one short JSON line; anything bigger is not one of planner's
+
+
+@dataclass(frozen=True)
+class Hashed:
+    sha256: str
+    size: int
+    identity: tuple[int, int, int, int]  # (st_dev, st_ino, st_size, st_mtime_ns) of the file that was hashed
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _lexists(path: Path) -> bool:
+    return os.path.lexists(path)
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _regular_size(path: Path) -> int | None:
+    """The size of the regular file at `path`; None when there is none (a link there is not followed)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _hash_file(path: Path) -> Hashed:
+    digest = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fh:
+        before = os.fstat(fh.fileno())
+        size = 0
         for chunk in iter(lambda: fh.read(_CHUNK), b""):
             digest.update(chunk)
             size += len(chunk)
-    return size
+        after = os.fstat(fh.fileno())
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or size != after.st_size:
+        raise EnvironmentProblem(f"{path} was written to while planner verified it; run again")
+    return Hashed(digest.hexdigest(), size, (after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns))
 
 
-def _verify(dest: Destination, actual: str) -> None:
-    expected = dest.remote.sha256 or (dest.remote.etag if len(dest.remote.etag) == 64 else None)
-    if expected is None:
-        return  # a small non-LFS file: the hub publishes a git blob id, not a sha256; the size was checked
-    if actual != expected:
-        dest.partial.unlink(missing_ok=True)
-        raise EnvironmentProblem(
-            f"{dest.remote.filename}: sha256 {actual[:16]}... does not match the hub's {expected[:16]}...; "
-            "the file was deleted, run again to download it afresh"
+def _marker_path(dest: Destination) -> Path:
+    """planner's record that it hashed this very file (by inode, size and mtime), next to huggingface_hub's lock.
+
+    Hashing a 40 GB blob on every deploy would cost minutes; the record makes a re-check a stat() call.
+    """
+    return _lock_path(dest).with_suffix(".planner-verified")
+
+
+def _record_verified(dest: Destination, hashed: Hashed) -> None:
+    from planner.serving.files import atomic_write
+
+    record = {"sha256": hashed.sha256, "identity": list(hashed.identity)}
+    atomic_write(_marker_path(dest), (json.dumps(record) + "\n").encode())
+
+
+def _recorded_as_verified(dest: Destination, expected: str) -> bool:
+    marker = _marker_path(dest)
+    if not _is_regular(marker):
+        return False
+    try:
+        with marker.open("rb") as fh:
+            record = json.loads(fh.read(_MARKER_MAX + 1)[:_MARKER_MAX] or b"null")
+        return (
+            isinstance(record, dict)
+            and record.get("sha256") == expected
+            and tuple(record.get("identity") or ()) == _identity(dest.blob)
         )
+    except (OSError, ValueError):
+        return False
+
+
+def _trusted_copy(dest: Destination) -> bool:
+    """Whether the file already there is the hub's (right size, and right sha256 when the hub gives one).
+
+    Called under the lock. A wrong copy in the cache (huggingface_hub's, which planner shares) is deleted so it
+    is downloaded afresh; one in --models-dir is only replaced when huggingface_hub's download metadata says a
+    download put it there; a file the user put there is never overwritten: one line says so instead.
+    """
+    size = _regular_size(dest.blob)
+    if size is None and not _lexists(dest.blob):
+        return False
+    expected = _expected_sha256(dest.remote)
+    if size == dest.remote.size:
+        if expected is None or _recorded_as_verified(dest, expected):
+            return True
+        hashed = _hash_file(dest.blob)
+        if hashed.sha256 == expected:
+            _record_verified(dest, hashed)
+            return True
+        problem = f"its sha256 {hashed.sha256[:16]}... is not the hub's {expected[:16]}..."
+    elif size is None:
+        problem = "it is not a regular file"
+    else:
+        problem = f"it has {size} bytes, the hub's has {dest.remote.size}"
+    if dest.models_dir is not None and not _downloaded_here(dest):
+        raise BadInput(
+            f"{dest.blob} is not {dest.remote.repo}/{dest.remote.filename} ({problem}); "
+            "move it away or choose another --models-dir"
+        )
+    dest.blob.unlink()  # a corrupt or stale copy planner or huggingface_hub downloaded: fetched again below
+    return False
+
+
+def _downloaded_here(dest: Destination) -> bool:
+    """Whether huggingface_hub's download metadata (written by it or by planner) names this file in --models-dir."""
+    from huggingface_hub._local_folder import get_local_download_paths
+
+    assert dest.models_dir is not None
+    return _is_regular(get_local_download_paths(dest.models_dir, dest.remote.filename).metadata_path)
+
+
+def _lock_path(dest: Destination) -> Path:
+    """huggingface_hub's own lock for this file, so its downloads and planner's exclude each other too."""
+    if dest.models_dir is not None:
+        from huggingface_hub._local_folder import get_local_download_paths
+
+        try:
+            return get_local_download_paths(dest.models_dir, dest.remote.filename).lock_path
+        except ValueError as err:  # a file name that would land outside --models-dir
+            raise BadInput(f"{dest.remote.repo}: {err}".splitlines()[0]) from None
+    from huggingface_hub import constants
+
+    storage = dest.blob.parent.parent.name  # models--org--name
+    return Path(constants.HF_HUB_CACHE) / ".locks" / storage / f"{dest.remote.etag}.lock"
+
+
+@contextmanager
+def _file_lock(dest: Destination) -> Iterator[None]:
+    """Hold huggingface_hub's lock on this file (flock; a lock file where the file system has no flock).
+
+    The wait is not bounded: the holder is another download whose own network waits are bounded, and an flock
+    dies with its process. 0o664 as huggingface_hub makes it, so users sharing a cache can wait on each other.
+    """
+    from filelock import FileLock, SoftFileLock
+
+    path = _lock_path(dest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path), mode=0o664)
+    try:
+        lock.acquire()
+    except NotImplementedError:
+        lock = SoftFileLock(str(path))
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # --- the entry point ----------------------------------------------------------------------------------------
@@ -366,14 +550,15 @@ def ensure_model(
     check_disk_space(dests)
     result.resumed_from_bytes = sum(d.partial_size() for d in todo)
     for dest in dests:
-        if dest.complete:
-            if not dest.final.exists():  # blob present, link missing (an earlier run stopped in between)
-                _link(dest)
-            continue
-        advance = _progress_advance(progress, dest)
+        # Every file goes through fetch: a copy that looks complete is checked there, under the lock.
+        advance = _progress_advance(progress, dest) if dest in todo else _silent
         result.downloaded_bytes += fetch(dest, advance, retries=retries)
-    result.verified_sha256 = bool(todo) and all(d.remote.sha256 or len(d.remote.etag) == 64 for d in todo)
+    result.verified_sha256 = all(_expected_sha256(d.remote) for d in dests)
     return result
+
+
+def _silent(n: int) -> None:
+    pass
 
 
 def _expected_paths(repo: str, names: list[str], revision: str, models_dir: Path | None) -> ModelFiles:

@@ -194,8 +194,10 @@ def _start_process(
     reasons: list[str], ignored: list[str],
 ) -> Launched:  # fmt: skip
     env = {**os.environ, **extra_env}
+    from planner.serving.files import open_for_append
+
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
+    with os.fdopen(open_for_append(log), "ab") as out:  # a link or FIFO put at server.log is refused, not followed
         # Its own session: Ctrl-C in this terminal reaches planner, which then stops the server cleanly,
         # and `planner stop` can signal the whole group.
         process = subprocess.Popen(
