@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from planner import config
 from planner.errors import BadInput, EnvironmentProblem, HubUnreachable
+from planner.models.hub_errors import hub_error
 
 if TYPE_CHECKING:
     from planner.data.catalog import CatalogModel
@@ -202,42 +203,8 @@ def _api(endpoint: str, token: str | None) -> Any:
 
 
 def _hub_error(exc: Exception, repo: str, endpoint: str) -> Exception:
-    """Turn a huggingface_hub/httpx error into planner's one-line errors (or return it if it is none of ours)."""
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    if isinstance(exc, GatedRepoError):
-        return EnvironmentProblem(
-            f"access to {repo!r} was refused: accept its licence on the hub and set HF_TOKEN"
-            if not hub_token()
-            else f"access to {repo!r} was refused for this HF_TOKEN: accept its licence on the hub with that account"
-        )
-    if isinstance(exc, RepositoryNotFoundError):
-        hint = "" if hub_token() else " (if it is private, set HF_TOKEN)"
-        return BadInput(f"no such model repo {repo!r} on {endpoint}{hint}")
-    if isinstance(exc, RevisionNotFoundError):
-        return BadInput(f"{repo!r} has no such revision on {endpoint}")
-    if isinstance(exc, OfflineModeIsEnabled) or _is_network_error(exc):
-        return HubUnreachable(f"can't reach {endpoint} (offline?)")
-    if isinstance(exc, HfHubHTTPError):
-        status = exc.response.status_code if exc.response is not None else "?"
-        if status in (401, 403):
-            return EnvironmentProblem(f"{endpoint} refused access to {repo!r} (HTTP {status}): check HF_TOKEN")
-        if isinstance(status, int) and status >= 500:
-            return HubUnreachable(f"can't reach {endpoint} (HTTP {status})")
-        return EnvironmentProblem(f"{endpoint} answered HTTP {status} for {repo!r}")
-    return exc
-
-
-def _is_network_error(exc: Exception) -> bool:
-    import httpx2  # huggingface_hub >= 1.0 ships its own httpx fork (pyproject pins huggingface-hub>=1.0)
-
-    return isinstance(exc, httpx2.TransportError | OSError | TimeoutError)
+    """planner's one-line error for a hub failure (planner.models.hub_errors), or `exc` itself if it is none."""
+    return hub_error(exc, repo, endpoint) or exc
 
 
 def list_repo_ggufs(repo: str, token: str | None = None, *, revision: str | None = None) -> RepoListing:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import BadInput, EnvironmentProblem
+from planner.models.hub_errors import hub_error
 from planner.types.deploy import ModelFiles
 from planner.types.model import PlannedModel
 
@@ -67,37 +68,8 @@ def _local_paths(model: PlannedModel) -> list[Path] | None:
 
 
 def _hub_errors(repo: str) -> Callable[[Exception], Exception | None]:
-    """Turn huggingface_hub's typed errors into one line that says what to do."""
-
-    def translate(err: Exception) -> Exception | None:
-        import httpx2
-        from huggingface_hub import constants
-        from huggingface_hub.errors import (
-            GatedRepoError,
-            OfflineModeIsEnabled,
-            RemoteEntryNotFoundError,
-            RepositoryNotFoundError,
-            RevisionNotFoundError,
-        )
-
-        if isinstance(err, GatedRepoError):
-            return EnvironmentProblem(
-                f"{repo} is gated: accept its terms at {constants.ENDPOINT}/{repo} and set HF_TOKEN to a token "
-                "of that account"
-            )
-        if isinstance(err, RepositoryNotFoundError):
-            return BadInput(f"no model repository {repo} on {constants.ENDPOINT} (or it is private: set HF_TOKEN)")
-        if isinstance(err, RevisionNotFoundError):
-            return BadInput(f"{repo} has no such revision")
-        if isinstance(err, RemoteEntryNotFoundError):
-            return BadInput(f"{repo} has no such file: {err}".splitlines()[0])
-        if isinstance(err, OfflineModeIsEnabled):
-            return EnvironmentProblem("HF_HUB_OFFLINE is set and the model is not downloaded yet")
-        if isinstance(err, httpx2.HTTPError | OSError):
-            return EnvironmentProblem(f"cannot download from {constants.ENDPOINT}: {err}".splitlines()[0])
-        return None
-
-    return translate
+    """Turn huggingface_hub's typed errors into one line that says what to do (planner.models.hub_errors)."""
+    return lambda err: hub_error(err, repo)
 
 
 def describe_remote(

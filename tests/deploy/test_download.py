@@ -145,7 +145,7 @@ def test_no_download_says_where_the_file_would_be(hub: LocalHub):
 
 
 def test_unknown_repo_and_file_are_bad_input(hub: LocalHub):
-    with pytest.raises(BadInput, match="no model repository"):
+    with pytest.raises(BadInput, match="no such model repo"):
         ensure_model(PlannedModel.model_validate({"repo": "nobody/nothing", "file": "x.gguf"}))
     with pytest.raises(BadInput, match="no such file"):
         ensure_model(model(file="missing.gguf"))
