@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import shutil
 import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -524,16 +526,29 @@ def test_quant_falls_back_to_dominant_tensor_type(models: dict[str, Path]) -> No
 @pytest.mark.slow
 @pytest.mark.parametrize("key", [*sorted(GENERATED), "split"])
 def test_llama_cpp_loads_generated_models(models: dict[str, Path], tmp_path: Path, key: str) -> None:
-    """The generated files are real models: llama.cpp loads them (split sets too), tokenizes and decodes."""
-    llama_cpp = pytest.importorskip("llama_cpp")
+    """The generated files are real models: llama.cpp loads them (split sets too), tokenizes and decodes.
+
+    In a child process: a crash inside llama.cpp (a signal) fails this test with its signal, instead of taking
+    the whole test session down with it."""
+    pytest.importorskip("llama_cpp")
     path = write_split_model(tmp_path, n_split=3)[0] if key == "split" else models[key]
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=64, n_batch=32, n_gpu_layers=0, verbose=False)
-    try:
-        tokens = llm.tokenize(b"hello world")
-        assert tokens[0] == 1 and all(0 <= t < 320 for t in tokens)  # BOS, then in-vocabulary pieces
-        llm.eval(tokens)
-        assert llm.n_tokens == len(tokens)
-        out = llm.create_completion("hello", max_tokens=2)
-        assert out["usage"]["completion_tokens"] >= 1
-    finally:
-        llm.close()
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD_AND_DECODE, str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"llama.cpp exited {done.returncode} on {key}: {done.stderr[-2000:]}"
+
+
+_LOAD_AND_DECODE = """
+import sys
+import llama_cpp
+llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=64, n_batch=32, n_gpu_layers=0, verbose=False)
+try:
+    tokens = llm.tokenize(b"hello world")
+    assert tokens[0] == 1 and all(0 <= t < 320 for t in tokens), tokens  # BOS, then in-vocabulary pieces
+    llm.eval(tokens)
+    assert llm.n_tokens == len(tokens)
+    out = llm.create_completion("hello", max_tokens=2)
+    assert out["usage"]["completion_tokens"] >= 1
+finally:
+    llm.close()
+"""
