@@ -24,7 +24,7 @@ app = typer.Typer(
     help="Plan, deploy and diagnose local LLM serving with llama.cpp: the right quant, layers, context and "
     "flags for your hardware (or hardware you are about to buy).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # planner --install-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
 )
 
