@@ -357,7 +357,8 @@ def resolve_model(source: str, *, offline: bool = False, quant: str | None = Non
     else:
         repo, file_quant, path, revision = remote
         entry = entry or catalog.find(repo)
-    check_repo_id(repo)
+        check_repo_id(repo)  # what the user typed; a catalog entry's repo is planner's own (and the check's import
+        # of huggingface_hub would cost the offline plan a tenth of a second)
     wanted = quant or file_quant
     if offline or hub_offline():
         return _from_catalog(source, repo, entry, wanted, reason="offline mode")
