@@ -1,4 +1,4 @@
-"""Plans for the deploy tests, built by hand from the fixtures (the solver's own plans are used end to end)."""
+"""Plans for the deploy tests: the solver's own (planner.plan_request) for the real SmolLM2 GGUF, knobs fixed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from planner.types.hardware import Cpu, Gpu, Hardware, Memory
-from planner.types.plan import DeviceMemory, HostMemory, MemoryUse, Plan, Settings, Speed
+from planner.types.plan import Plan
 
 GIB = 2**30
 
@@ -34,38 +34,32 @@ def hardware(gpus: list[Gpu]) -> Hardware:
 
 
 def make_plan(model_path: Path, gpus: list[Gpu], *, repo: str | None = None, runtime: str = "llama-server") -> Plan:
-    """A plan for the real SmolLM2 GGUF: all 31 layers (30 + output) on the first GPU when there is one."""
-    size = model_path.stat().st_size
+    """The solver's plan (planner.plan_request) for a real GGUF file, with the knobs fixed so the rendered flags are
+    known: all 31 units of SmolLM2 (30 layers + output) on the first GPU when there is one. With `repo`, the plan
+    names the file as a hub plan does (repo, file name in the repo) without a hub to ask."""
+    import planner
+    from planner.types.plan import Overrides, PlanRequest
+
     on_gpu = bool(gpus)
-    settings = Settings(
-        n_gpu_layers=31 if on_gpu else 0,
-        ctx_size=2048,
-        batch_size=512,
-        ubatch_size=256,
-        flash_attn="on" if on_gpu else "off",
-        cache_type_k="q8_0" if on_gpu else "f16",
-        cache_type_v="q8_0" if on_gpu else "f16",
-        threads=4,
-        parallel=1,
-    )
-    devices = [DeviceMemory(name=g.name, index=g.index, layers=30, output_layer=True, weights_bytes=size) for g in gpus]
-    return Plan(
-        model={
-            "source": repo or str(model_path),
-            "repo": repo,
-            "file": model_path.name,
-            "files": [model_path.name],
-            "quant": "Q4_1",
-            "size_bytes": size,
-        },
-        hardware=hardware(gpus),
-        runtime=runtime,
-        where="GPU" if on_gpu else "CPU",
-        settings=settings,
-        memory=MemoryUse(devices=devices, host=HostMemory(total_bytes=300 * 2**20)),
-        speed=Speed(prompt_tokens_per_s=400.0, generation_tokens_per_s=40.0, low=30.0, high=50.0, basis="test"),
-        llama_cpp_build="b10470",
-    )
+    overrides = Overrides(
+        n_gpu_layers=31 if on_gpu else 0, ctx_size=2048, batch_size=512, ubatch_size=256,
+        flash_attn="on" if on_gpu else "off", cache_type_k="q8_0" if on_gpu else "f16",
+        cache_type_v="q8_0" if on_gpu else "f16", threads=4, parallel=1,
+    )  # fmt: skip
+    request = PlanRequest(
+        model=str(model_path), hardware=hardware(gpus), overrides=overrides,
+        runtime="llama-cpp-python" if runtime == "llama-cpp-python" else "llama-server",
+    )  # fmt: skip
+    plan = planner.plan_request(request)
+    assert plan.fits, plan.reasons
+    if repo is not None:
+        name = model_path.name
+        plan.model = plan.model.model_copy(
+            update={"source": repo, "repo": repo, "name": repo, "file": name, "files": [name],
+                    "file_info": [f.model_copy(update={"path": name}) for f in plan.model.file_info]}
+        )  # fmt: skip
+        plan.command = [name if part == str(model_path) else part for part in plan.command]
+    return plan
 
 
 @pytest.fixture

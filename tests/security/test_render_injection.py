@@ -299,7 +299,8 @@ def test_systemd_unit_holds_only_its_settings_by_systemds_rules(
     assert [raw_value(v) for v in service["EnvironmentFile"]] == [str(out / ".env")]
     paths = [word for value in service["ReadOnlyPaths"] for word in path_words(value)]
     assert sorted(paths) == sorted({str(odd_case["model"].resolve().parent), str(out)})
-    assert raw_value(sections["Unit"]["Description"][0]).startswith(f"llama-server: {odd_case['model'].name} Q4_1 ")
+    quant = odd_case["plan"].model.quant  # what the solver read from the real header
+    assert raw_value(sections["Unit"]["Description"][0]).startswith(f"llama-server: {odd_case['model'].name} {quant} ")
     if shutil.which("systemd-analyze"):
         # Verified where it will be installed from, a plain folder: systemd-analyze adds the unit's folder to a
         # ":"-separated search path, which a folder named "key: value" breaks (the unit is not at fault).
