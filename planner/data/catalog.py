@@ -20,6 +20,8 @@ from planner.errors import BadInput
 from planner.models.gguf_header import LLAMA_MAX_LAYERS
 from planner.types.model import ModelFacts
 
+NO_FILES_NOTE = "sizes estimated, file names unknown until `planner catalog refresh` with hub access"
+
 
 class QualityFigure(BaseModel):
     metric: str  # e.g. "perplexity (wikitext, llama.cpp)"
@@ -77,6 +79,10 @@ class CatalogModel(BaseModel):
     quants: list[CatalogQuant]
     quality: list[QualityFigure] = Field(default_factory=list)
     recommend: bool = True  # offered by `planner plan` with no model
+    # where the quants' file names come from (a listing of the repo's real files); empty: names unknown
+    files_listed: str = ""
+    # files the listing shows but the catalog can't plan (label -> file and why): named in errors, never offered
+    not_offered: dict[str, str] = Field(default_factory=dict)
     file: str = ""  # the YAML file it came from (filled on load)
 
     @model_validator(mode="after")
@@ -103,8 +109,20 @@ class CatalogModel(BaseModel):
         for q in self.quants:
             if q.quant == wanted:
                 return q
+        raise BadInput(self.missing_quant_message(name))
+
+    def missing_quant_message(self, name: str) -> str:
+        """One line: the quants this entry offers, and why a file the repo does have is not among them."""
         available = ", ".join(q.quant for q in self.quants)
-        raise BadInput(f"{self.repo} has no {name} in the offline catalog (available: {available})")
+        why = self.not_offered.get(name.upper())
+        if why:
+            return (
+                f"{self.repo} has {name.upper()} ({why}), which the offline catalog can't plan; "
+                f"offline choices: {available} (with hub access planner reads the repo itself)"
+            )
+        if not self.files_listed:
+            return f"{self.repo} has no {name} in the offline catalog ({NO_FILES_NOTE}: {available})"
+        return f"{self.repo} has no {name} (quants it has: {available})"
 
     def lookup_names(self) -> set[str]:
         """Every name this model is found by, lower case."""

@@ -464,6 +464,8 @@ def _from_catalog(
         notices=[f"{reason}: using the offline catalog for {entry.repo}"],
     )
     if quant:
+        if not any(q.quant == quant.strip().upper() for q in entry.quants):
+            raise BadInput(entry.missing_quant_message(quant.strip()))
         resolved.quant = resolved.choice(quant).quant
     return resolved
 
