@@ -1,0 +1,163 @@
+"""The offline catalog offers only files its repos really have: checked against the copied listings.
+
+tests/fixtures/gguf-files/catalog-repos.json is the research's file lists (gguf-files.json, each repo with its
+source and date) for the repos the catalog names. Every check runs over every entry and every quant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from planner.cli.app import app
+from planner.data import catalog
+
+LISTINGS = json.loads((Path(__file__).parent.parent / "fixtures" / "gguf-files" / "catalog-repos.json").read_text())
+REPOS = LISTINGS["repos"]
+# labels the listings use for llama.cpp file types under another name (quantize.cpp aliases; ggml-org's MXFP4)
+ALIASES = {"FP16": "F16", "MXFP4": "MXFP4_MOE", "Q3_K": "Q3_K_M", "Q4_K": "Q4_K_M", "Q5_K": "Q5_K_M"}
+MODELS = catalog.load_catalog()
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def planner(*args: str) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess: exit codes and the one-line error come from its entry point."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True, text=True, cwd=ROOT, env=env)
+
+
+def rows_of(repo: str) -> list[dict]:
+    return REPOS[repo]["files"]
+
+
+def row_names(row: dict) -> list[str]:
+    return list(row.get("shards") or [row["file"]])
+
+
+def label(row: dict) -> str:
+    text = str(row.get("quant") or "")
+    if text in ("", "None"):  # Qwen1.5's Gitee listing: the type is in the lower-case file name
+        m = re.search(r"-(q\d_k_[sml]|q\d_k|q\d_\d|fp16|f16)\.gguf$", row["file"].lower())
+        text = m.group(1) if m else ""
+    return ALIASES.get(text.upper(), text.upper())
+
+
+def offered() -> list[tuple[catalog.CatalogModel, catalog.CatalogQuant]]:
+    return [(m, q) for m in MODELS for q in m.quants if q.files]
+
+
+def test_every_offered_file_is_a_listed_file_of_its_repo_with_every_shard() -> None:
+    assert len(offered()) > 400  # the catalog really offers files (53+ entries, most with a listing)
+    for m, q in offered():
+        assert m.repo in REPOS, f"{m.name}: files offered for {m.repo}, which has no listing"
+        matches = [row for row in rows_of(m.repo) if row_names(row) == q.files]
+        assert len(matches) == 1, f"{m.repo} {q.quant}: {q.files} is not exactly one listed file or split set"
+        assert label(matches[0]) == q.quant, f"{m.repo}: {q.files[0]} is listed as {matches[0].get('quant')}"
+        assert not matches[0].get("split_kind"), f"{m.repo} {q.quant}: a byte split llama.cpp can't load"
+
+
+def test_offered_sizes_are_the_listed_sizes_or_say_they_are_estimates() -> None:
+    for m, q in offered():
+        row = next(r for r in rows_of(m.repo) if row_names(r) == q.files)
+        exact = REPOS[m.repo].get("exact_bytes", {}).get(row["file"]) or row.get("size_bytes")
+        if exact:
+            assert q.size_bytes == exact and q.basis.startswith("published"), f"{m.repo} {q.quant}"
+        elif row.get("size_gb") and "published" in q.basis.split(";")[0]:
+            assert q.size_bytes == round(row["size_gb"] * 1e9), f"{m.repo} {q.quant}"
+        elif row.get("size_gib"):
+            assert abs(q.size_bytes - row["size_gib"] * 2**30) <= 0.006 * 2**30, f"{m.repo} {q.quant}"
+        else:  # no size listed, or a listed size below the type's nominal bits per weight
+            assert q.basis.startswith("estimate"), f"{m.repo} {q.quant}: {q.basis}"
+        assert REPOS[m.repo]["source"] in q.basis or "quants.json" in q.basis, f"{m.repo} {q.quant}: no listing"
+
+
+def test_every_listed_file_is_offered_or_says_why_not() -> None:
+    """Low-bit files included: IQ1_M..IQ3_M are offered wherever a repo lists them (none is dropped silently)."""
+    for m in MODELS:
+        if m.repo not in REPOS or "quants.json" in m.files_listed:
+            continue
+        quants = {q.quant for q in m.quants}
+        for row in rows_of(m.repo):
+            name = label(row) or row["file"].upper()
+            assert name in quants or name in m.not_offered, f"{m.repo}: {row['file']} ({name}) dropped silently"
+        assert not quants & set(m.not_offered)
+
+
+def test_a_model_without_a_listing_offers_no_file_names_and_is_not_recommended() -> None:
+    unlisted = [m for m in MODELS if not m.files_listed]
+    assert unlisted  # e.g. Mistral-Nemo, Phi-3-medium, Llama-3.1-405B: not found by the research
+    for m in unlisted:
+        assert all(not q.files for q in m.quants), m.name
+        assert not m.recommend, m.name
+    for m in MODELS:
+        if m.files_listed:
+            assert any(q.files for q in m.quants), m.name
+
+
+def test_low_bit_quants_are_real_options_for_70b_models() -> None:
+    for alias in ("llama-3.3-70b", "llama-3.1-70b", "qwen2.5-72b"):
+        m = catalog.find(alias)
+        assert m is not None
+        assert {"IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_M", "IQ3_M"} <= {q.quant for q in m.quants if q.files}, alias
+
+
+def test_70b_at_iq2_xs_fits_entirely_on_one_24gb_card() -> None:
+    result = runner.invoke(app, ["plan", "llama-3.3-70b:IQ2_XS", "--gpu", "RTX 3090", "--offline", "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    assert plan["model"]["file"] == "Llama-3.3-70B-Instruct-IQ2_XS.gguf"
+    assert plan["settings"]["n_gpu_layers"] == plan["model"]["n_layer"] + 1  # every block and the output layer
+    assert "Llama-3.3-70B-Instruct-IQ2_XS.gguf" in plan["command"]
+
+
+@pytest.mark.parametrize(
+    "source, quant",
+    [
+        ("qwen2.5-7b", "Q4_K_M"),  # Qwen's shards in the repo root
+        ("llama-3.3-70b", "Q6_K"),  # bartowski's split folder
+        ("phi-4", "Q4_K_M"),  # microsoft's phi-4-Q4_K.gguf
+        ("gpt-oss-20b", "MXFP4_MOE"),
+    ],
+)
+def test_offline_plan_names_the_real_file(source: str, quant: str) -> None:
+    m = catalog.find(source)
+    assert m is not None
+    files = m.quant(quant).files
+    result = runner.invoke(app, ["plan", source, "--quant", quant, "--gpu", "H200", "--offline", "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    assert plan["model"]["file"] == files[0]
+    assert plan["model"]["files"] == files
+    assert files[0] in plan["command"]
+
+
+def test_a_quant_the_repo_lacks_is_one_line_naming_what_it_has() -> None:
+    proc = planner("plan", "Qwen/Qwen3-8B-GGUF:IQ2_XS", "--offline")
+    assert proc.returncode == 2 and not proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("planner: error: ")
+    assert "Q4_K_M, Q5_0, Q5_K_M, Q6_K, Q8_0" in lines[0]
+    # a file the repo has but the catalog can't plan says so, rather than claiming the repo lacks it
+    proc = planner("plan", "llama-3.3-70b:Q8_0", "--offline")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "has Q8_0 (" in proc.stderr and "shard names were not listed" in proc.stderr
+
+
+@pytest.mark.parametrize("target", ["compose", "command", "systemd", "k8s"])
+def test_deploy_offline_writes_run_files_naming_the_split_set(target: str, tmp_path: Path) -> None:
+    shards = catalog.find("llama-3.3-70b").quant("Q6_K").files  # bartowski's folder of two shards
+    proc = planner(
+        "deploy", "llama-3.3-70b", "--quant", "Q6_K", "--no-download", "--offline", "--gpu", "2x H100",
+        "--out", str(tmp_path), "--target", target,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text = "".join(p.read_text() for p in tmp_path.iterdir() if p.is_file() and p.name != "api-key")
+    assert shards[0] in text  # llama-server is given the first shard and loads the rest
