@@ -31,6 +31,7 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType  # noqa: E402
 
 from planner.data.catalog import (  # noqa: E402
     NO_FILES_NOTE,
+    SUPERSEDED,
     CatalogModel,
     CatalogQuant,
     CatalogShape,
@@ -168,11 +169,6 @@ def repo_of(gguf_repo: str) -> str:
     if not m:
         raise SystemExit(f"no repo in {gguf_repo!r}")
     return m.group(1)
-
-
-# Families whose own vendor released a successor in the same sizes: still planned by name, never recommended
-# (Qwen1.5 -> Qwen2.5 (Sept 2024), Llama 2 -> Llama 3.x (Apr 2024)).
-SUPERSEDED = {"Qwen1.5", "Llama 2"}
 
 
 def slug(family: str) -> str:

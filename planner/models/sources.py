@@ -381,7 +381,7 @@ def resolve_model(source: str, *, offline: bool = False, quant: str | None = Non
     if remote is None and entry is None:
         raise BadInput(
             f"unknown model {source!r}: give a Hugging Face repo (owner/name[:quant]), a local .gguf file "
-            "or a catalog name (see `planner catalog list`)"
+            f"or a catalog name (see `planner catalog list`){catalog.did_you_mean(text)}"
         )
     if remote is None:  # a catalog alias: it names a repo
         assert entry is not None
@@ -445,7 +445,11 @@ def _from_catalog(
 ) -> ResolvedModel:
     endpoint = hub_endpoint()
     if entry is None:
-        raise EnvironmentProblem(f"{reason}, and {repo!r} is not in the offline catalog (planner catalog list)")
+        from planner.data.catalog import did_you_mean
+
+        raise EnvironmentProblem(
+            f"{reason}, and {repo!r} is not in the offline catalog (planner catalog list){did_you_mean(repo)}"
+        )
     candidates = [
         QuantChoice(
             quant=q.quant,

@@ -161,3 +161,49 @@ def test_deploy_offline_writes_run_files_naming_the_split_set(target: str, tmp_p
     assert proc.returncode == 0, proc.stderr
     text = "".join(p.read_text() for p in tmp_path.iterdir() if p.is_file() and p.name != "api-key")
     assert shards[0] in text  # llama-server is given the first shard and loads the rest
+
+
+def test_catalog_list_json_gives_aliases_and_every_known_file() -> None:
+    proc = planner("catalog", "list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["repo"]: r for r in json.loads(proc.stdout)["models"]}
+    assert set(rows) == {m.repo for m in MODELS}
+    for m in MODELS:
+        row = rows[m.repo]
+        assert set(row["aliases"]) >= {a.lower() for a in m.aliases}
+        assert [(f["quant"], f["shards"], f["size_bytes"]) for f in row["files"]] == [
+            (q.quant, q.files, q.size_bytes) for q in m.quants if q.files
+        ]
+        assert all(f["file"] == f["shards"][0] and f["source"] for f in row["files"])
+        assert bool(row["note"]) == (not row["files"])  # "sizes estimated, file names unknown until ..."
+
+
+def test_catalog_list_is_readable_at_80_columns() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "planner", "catalog", "list"],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "80"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for m in MODELS:  # every name and repo whole, on a line of its own (nothing cut with an ellipsis)
+        assert any(line.strip().startswith(m.name + " ") or line.strip() == m.name for line in lines), m.name
+        assert any(line.strip() == m.repo for line in lines), m.repo
+    assert "file names unknown until `planner catalog refresh`" in proc.stdout.replace("\n", " ")
+
+
+@pytest.mark.parametrize(
+    "typed, meant",
+    [("lama-3.3-70b", "Llama-3.3-70B-Instruct"), ("qwen3-32", "Qwen3-32B"), ("gema-3-27b", "gemma-3-27b-it")],
+)
+def test_a_mistyped_model_name_gets_did_you_mean(typed: str, meant: str) -> None:
+    assert catalog.closest_names(typed)[0] == meant
+    proc = planner("plan", typed, "--offline")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert f"did you mean {meant}" in proc.stderr
+
+
+def test_a_repo_missing_offline_suggests_the_entry_by_its_name() -> None:
+    proc = planner("plan", "Qwen/Qwen3-32B-GGUF", "--offline")
+    assert proc.returncode == 4 and "did you mean Qwen3-32B" in proc.stderr
+    assert catalog.closest_names("xyzzy") == []
