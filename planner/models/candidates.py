@@ -153,10 +153,16 @@ def _read_facts(resolved: ResolvedModel, options: list[QuantChoice], reach: int)
     return {o.quant: f for o, f in zip(needed, read)}
 
 
-def recommended_models(hw: Hardware) -> list[ModelOption]:
-    """Every recommendable catalog model with its candidates (best quant first), facts from the catalog."""
+def recommended_models(hw: Hardware, use_case: str = "chat") -> list[ModelOption]:
+    """Every recommendable catalog model with its candidates (best quant first), facts from the catalog, and its
+    public rating for the use case (hardware_db/quality/leaderboards) where a leaderboard has one."""
+    from planner.data.leaderboards import ratings_for
+
     catalog = load_catalog()
+    ratings = ratings_for(use_case)
     return [
-        ModelOption(m.name, m.shape.n_params, catalog_candidates(m, hw, peers=peers_of(m, catalog)))
+        ModelOption(
+            m.name, m.shape.n_params, catalog_candidates(m, hw, peers=peers_of(m, catalog)), ratings.get(m.name)
+        )
         for m in recommendable()
     ]
