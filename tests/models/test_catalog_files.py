@@ -207,3 +207,16 @@ def test_a_repo_missing_offline_suggests_the_entry_by_its_name() -> None:
     proc = planner("plan", "Qwen/Qwen3-32B-GGUF", "--offline")
     assert proc.returncode == 4 and "did you mean Qwen3-32B" in proc.stderr
     assert catalog.closest_names("xyzzy") == []
+
+
+def test_deploy_offline_writes_a_command_for_every_catalog_model_with_a_listed_file(tmp_path: Path) -> None:
+    """Every entry with files, at its largest listed file (split sets included): the run file names it."""
+    for m in MODELS:
+        listed = [q for q in m.quants if q.files]
+        if not listed:
+            continue
+        out = tmp_path / m.name
+        args = ["deploy", m.name, "--quant", listed[-1].quant, "--no-download", "--offline", "--gpu", "8x H200"]
+        result = runner.invoke(app, [*args, "--ram", "2TB", "--out", str(out), "--target", "command"])
+        assert result.exit_code == 0, f"{m.name}: {result.output}"
+        assert listed[-1].files[0] in (out / "command.sh").read_text(), m.name
