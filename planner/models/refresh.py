@@ -42,6 +42,12 @@ def list_catalog(folder: Path | None) -> CatalogListing:
     return CatalogListing(folder=str(folder or catalog_dir()), models=rows)
 
 
+def _no_files_note(m: CatalogModel) -> str:
+    if all(q.basis.startswith("estimate") for q in m.quants):
+        return NO_FILES_NOTE
+    return "sizes published, file names unknown until `planner catalog refresh` with hub access"
+
+
 def _row(m: CatalogModel) -> CatalogRow:
     files = [
         CatalogFile(quant=q.quant, file=q.files[0], shards=list(q.files), size_bytes=q.size_bytes, source=q.basis)
@@ -58,7 +64,7 @@ def _row(m: CatalogModel) -> CatalogRow:
         quants=[q.quant for q in m.quants],
         files=files,
         files_listed=m.files_listed,
-        note="" if files else NO_FILES_NOTE,
+        note="" if files else _no_files_note(m),
         smallest_bytes=min(q.size_bytes for q in m.quants),
         largest_bytes=max(q.size_bytes for q in m.quants),
         recommend=m.recommend,
