@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from planner.core.capacity import margins_for, reachable_bytes
 from planner.core.ranking import model_strength
 from planner.core.search import Candidate, Fit, choose
 from planner.core.speed import host_bandwidth, quant_family
 from planner.types.hardware import Hardware
-from planner.types.plan import Overrides, Runtime
+from planner.types.plan import Overrides, Quality, Runtime
 
 # A recommendation should read fluently: ~8 tokens/s is about reading speed (5-6 words/s); on a GPU the user
 # bought for this, 15.
@@ -138,10 +138,17 @@ def recommend(
             )
         else:
             why = rated_why(chosen, model.rating, fit_, score, cost, where, speed)
+            # the score is what ranked it: shown as its quality, so the alternatives table can be checked against it
+            chosen = replace(chosen, quality=score_quality(score, model.rating))
         ranked.append(Ranked(score, chosen, fit, evaluated, why))
         best_score = score if best_score is None else max(best_score, score)
     ranked.sort(key=lambda r: r.score, reverse=True)
     return ranked
+
+
+def score_quality(score: float, rating: Rating | None) -> Quality:
+    source = rating.label if rating else "estimated from parameter count (no public rating)"
+    return Quality(metric="score", value=round(score), source=source, note="rating less the quant's cost")
 
 
 def rated_why(

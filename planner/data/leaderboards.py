@@ -75,7 +75,7 @@ def ratings_for(use_case: str, folder: Path | None = None) -> dict[str, Rating]:
         if arena is None:
             continue
         category = arena.categories.get(use_case, use_case)
-        label = f"{arena.name}, {category} category ({arena.date})"
+        label = f"{arena.name} {arena.date}, {category} category"  # the date survives the console's trimming
         for name, figures in board.models.items():
             figure = getattr(figures.lmarena, use_case, None) if figures.lmarena else None
             if figure is not None:

@@ -140,6 +140,7 @@ def refresh_entry(repo: str, quants: list[str] | None, folder: Path | None) -> R
         refreshed = {q.quant for q in new_quants}
         kept = [q for q in existing.quants if q.quant not in refreshed]
     name = resolved.repo.split("/")[-1]
+    read = {q.quant for q in new_quants}  # now planned from real headers: no longer "listed but not offered"
     entry = catalog.CatalogModel(
         name=existing.name if existing else (name[: -len("-GGUF")] if name.upper().endswith("-GGUF") else name),
         aliases=existing.aliases if existing else [],
@@ -153,7 +154,7 @@ def refresh_entry(repo: str, quants: list[str] | None, folder: Path | None) -> R
         # refreshed, its files are known by name: offered unless its vendor superseded the family
         recommend=(existing.family if existing else "") not in catalog.SUPERSEDED,
         files_listed=f"hub listing of {where} on {today}",
-        not_offered=existing.not_offered if existing else {},
+        not_offered={k: v for k, v in (existing.not_offered if existing else {}).items() if k not in read},
     )
     catalog.write_catalog_file(path, [*others, entry], header=_header_of(path))
     return RefreshResult(
