@@ -43,8 +43,8 @@ def list_catalog(folder: Path | None) -> CatalogListing:
 
 
 def _no_files_note(m: CatalogModel) -> str:
-    if all(q.basis.startswith("estimate") for q in m.quants):
-        return NO_FILES_NOTE
+    if not all(q.basis.startswith("published") for q in m.quants):
+        return NO_FILES_NOTE  # some (usually all) sizes are estimates
     return "sizes published, file names unknown until `planner catalog refresh` with hub access"
 
 
