@@ -25,10 +25,16 @@ HEADER_READERS = 8  # parallel remote header reads: each is a few round trips, t
 
 
 def _catalog_quality(model: CatalogModel, quant: str) -> Quality | None:
+    """The model's own published perplexity for this quant, else the file type's measured loss (quants.yaml) on
+    the published model nearest in size: every catalog quant, low-bit ones included, carries a cited figure."""
+    from planner.data.quants import measured_loss
+
     for fig in model.quality:
         if fig.quant.upper() == quant.upper():
             return Quality(metric="perplexity", value=fig.value, source=fig.source, note=fig.metric)
-    return None
+    if model.quality:  # the model's own table has no figure for it: no other unit beside that table's
+        return None
+    return measured_loss(quant, model.shape.n_params)
 
 
 def peers_of(entry: CatalogModel | None, catalog: list[CatalogModel]) -> tuple[PeerQuality, ...]:

@@ -220,3 +220,23 @@ def test_deploy_offline_writes_a_command_for_every_catalog_model_with_a_listed_f
         result = runner.invoke(app, [*args, "--ram", "2TB", "--out", str(out), "--target", "command"])
         assert result.exit_code == 0, f"{m.name}: {result.output}"
         assert listed[-1].files[0] in (out / "command.sh").read_text(), m.name
+
+
+def test_every_low_bit_quant_carries_a_cited_measured_loss_in_one_unit_per_model() -> None:
+    from planner.hardware.whatif import resolve_hardware
+    from planner.models.candidates import catalog_candidates
+
+    hw = resolve_hardware(["H200"], "64GB", 8, None)
+    low_bit = {"IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_M", "Q2_K"}
+    seen = 0
+    for m in MODELS:
+        cands = catalog_candidates(m, hw)
+        metrics = {c.quality.metric for c in cands if c.quality}
+        assert len(metrics) <= 1, f"{m.name}: {metrics}"  # comparable across the alternatives table
+        for c in cands:
+            if c.quant in low_bit:
+                seen += 1
+                assert c.quality is not None and c.quality.source, f"{m.name} {c.quant}"
+                if c.quality.metric != "perplexity":  # the model's own figures, or a named model's measurement
+                    assert "Llama-3" in (c.quality.note or ""), f"{m.name} {c.quant}"
+    assert seen > 100
