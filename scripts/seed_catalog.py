@@ -3,10 +3,14 @@
 
     python scripts/seed_catalog.py /work/shared/research [--out hardware_db/models]
 
-Reads models.json (architecture shapes, per-quant size estimates, GGUF repos, how each was verified) and
-quants.json (the official Qwen1.5 file names and sizes, Qwen's perplexity table). Every entry records its
-`origin` (the research note it came from) and every quant its `basis` (published bytes or the research
-estimator). The byte layout is derived here, from llama.cpp's per-tensor type rules (src/llama-quant.cpp):
+Reads models.json (architecture shapes, per-quant size estimates, GGUF repos, how each was verified),
+quants.json (the official Qwen1.5 file names and sizes, Qwen's perplexity table) and gguf-files.json (the real
+file lists of 78 GGUF repos, each with its source). A quant is offered with file names only when its repo's
+listing has that file (every shard of a split set); its size is the listed one, else a same-shape model's listed
+file, the research estimator, or the nearest listed type scaled by effective bpw (the basis says which). Listed
+files the catalog can't plan are kept in `not_offered` with the reason; a model with no listing keeps its
+research sizes and offers no file names. Every entry records its `origin` and every quant its `basis`. The byte
+layout is derived here, from llama.cpp's per-tensor type rules (src/llama-quant.cpp):
 
   input  = token_embd: n_vocab x n_embd at the type llama-quantize gives it for the file type
   output = output.weight at its type (tied embeddings: no output.weight in the file; llama.cpp duplicates
