@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from planner.types.findings import Findings
 from planner.types.hardware import Hardware
-from planner.types.plan import Overrides, Plan, PlanRequest, Runtime
+from planner.types.plan import Overrides, Plan, PlanRequest, Runtime, UseCase
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -69,6 +69,7 @@ def plan(
     offline: bool = False,
     runtime: Runtime = "llama-server",
     margin_bytes: int | None = None,
+    use_case: UseCase = "chat",
 ) -> Plan:
     """How to run `model` (a repo, repo:QUANT, a .gguf path or a catalog alias) on `hardware` (default: probe).
 
@@ -83,6 +84,7 @@ def plan(
         overrides=overrides or Overrides(),
         margin_bytes=margin_bytes,
         offline=offline,
+        use_case=use_case,
     )
     return plan_request(request)
 
@@ -93,9 +95,13 @@ def recommend(
     overrides: Overrides | None = None,
     runtime: Runtime = "llama-server",
     margin_bytes: int | None = None,
+    use_case: UseCase = "chat",
 ) -> Plan:
-    """The strongest catalog model that runs fluently on `hardware`; the runners-up are its alternatives."""
-    return plan(None, hardware=hardware, overrides=overrides, runtime=runtime, margin_bytes=margin_bytes)
+    """The catalog model that runs fluently on `hardware` with the best public rating for `use_case` (chat,
+    code or reasoning: LMArena's matching category) less its quant's cost; the runners-up are its alternatives."""
+    return plan(
+        None, hardware=hardware, overrides=overrides, runtime=runtime, margin_bytes=margin_bytes, use_case=use_case
+    )
 
 
 def plan_request(request: PlanRequest) -> Plan:
@@ -109,7 +115,7 @@ def plan_request(request: PlanRequest) -> Plan:
 
         raise BadInput(f"--tensor-split has {len(request.overrides.tensor_split)} values for {len(hw.gpus)} GPU(s)")
     if request.model is None:
-        return plan_recommended(recommended_models(hw), request)
+        return plan_recommended(recommended_models(hw, request.use_case), request)
     candidates, notices = candidates_for(
         request.model, hw, quant=request.overrides.quant, offline=request.offline, margin_bytes=request.margin_bytes
     )

@@ -86,7 +86,8 @@ def test_quantized_v_cache_without_flash_attention_is_refused() -> None:
 def test_recommendation_without_a_model_fits_and_says_why() -> None:
     result = plan(None, ["RTX 3090"], ram="32GB", cores=8)
     assert result.fits and result.where == "GPU"
-    assert result.reasons and "strongest catalog model" in result.reasons[0]
+    # ranked by a public leaderboard (hardware_db/quality/leaderboards), the figure and its date cited
+    assert result.reasons and "LMArena" in result.reasons[0] and "ranked by this score" in result.reasons[0]
 
 
 def test_apple_unified_memory_is_limited_to_the_metal_working_set() -> None:

@@ -15,7 +15,7 @@ import typer
 
 from planner.errors import BadInput
 from planner.types.hardware import Hardware
-from planner.types.plan import Overrides, PlanRequest
+from planner.types.plan import Overrides, PlanRequest, UseCase
 from planner.types.units import parse_size
 
 GpuOpt = Annotated[
@@ -88,6 +88,14 @@ MarginOpt = Annotated[
     str | None,
     typer.Option("--margin", help="VRAM kept free per GPU (default: 256 MiB or 3 %).", rich_help_panel=_P),
 ]
+UseCaseOpt = Annotated[
+    str,
+    typer.Option(
+        "--use-case",
+        help="With no MODEL: rank the catalog by the public leaderboard category for chat, code or reasoning.",
+        rich_help_panel=_P,
+    ),
+]
 OfflineOpt = Annotated[
     bool, typer.Option("--offline", help="Use only the offline catalog and local files.", rich_help_panel=_P)
 ]
@@ -122,11 +130,14 @@ class PlanOptions:
     runtime: str = "llama-server"
     margin: str | None = None
     offline: bool = False
+    use_case: str = "chat"
 
     def request(self, model: str | None, *, container: bool = False) -> PlanRequest:
         if self.runtime not in ("llama-server", "llama-cpp-python"):
             raise BadInput(f"--runtime {self.runtime!r}: expected llama-server or llama-cpp-python")
         margin = parse_size(self.margin, allow_zero=True) if self.margin else None
+        if self.use_case not in ("chat", "code", "reasoning"):
+            raise BadInput(f"--use-case {self.use_case!r}: expected chat, code or reasoning")
         return PlanRequest(
             model=model,
             hardware=self.hardware.hardware(container=container),
@@ -134,6 +145,7 @@ class PlanOptions:
             overrides=self.overrides,
             margin_bytes=margin,
             offline=self.offline,
+            use_case=typing.cast(UseCase, self.use_case),
         )
 
 
@@ -161,6 +173,7 @@ _PLAN_PARAMS: list[tuple[str, Any, Any]] = [
     ("runtime", RuntimeOpt, "llama-server"),
     ("margin", MarginOpt, None),
     ("offline", OfflineOpt, False),
+    ("use_case", UseCaseOpt, "chat"),
 ]
 
 F = TypeVar("F", bound=Callable[..., None])

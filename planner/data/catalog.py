@@ -20,6 +20,11 @@ from planner.errors import BadInput
 from planner.types.ggml import LLAMA_MAX_LAYERS
 from planner.types.model import ModelFacts
 
+NO_FILES_NOTE = "sizes estimated, file names unknown until `planner catalog refresh` with hub access"
+# Families whose own vendor released a successor in the same sizes: still planned by name, never recommended
+# (Qwen1.5 -> Qwen2.5 (Sept 2024), Llama 2 -> Llama 3.x (Apr 2024)).
+SUPERSEDED = frozenset({"Qwen1.5", "Llama 2"})
+
 
 class QualityFigure(BaseModel):
     metric: str  # e.g. "perplexity (wikitext, llama.cpp)"
@@ -77,6 +82,10 @@ class CatalogModel(BaseModel):
     quants: list[CatalogQuant]
     quality: list[QualityFigure] = Field(default_factory=list)
     recommend: bool = True  # offered by `planner plan` with no model
+    # where the quants' file names come from (a listing of the repo's real files); empty: names unknown
+    files_listed: str = ""
+    # files the listing shows but the catalog can't plan (label -> file and why): named in errors, never offered
+    not_offered: dict[str, str] = Field(default_factory=dict)
     file: str = ""  # the YAML file it came from (filled on load)
 
     @model_validator(mode="after")
@@ -103,8 +112,20 @@ class CatalogModel(BaseModel):
         for q in self.quants:
             if q.quant == wanted:
                 return q
+        raise BadInput(self.missing_quant_message(name))
+
+    def missing_quant_message(self, name: str) -> str:
+        """One line: the quants this entry offers, and why a file the repo does have is not among them."""
         available = ", ".join(q.quant for q in self.quants)
-        raise BadInput(f"{self.repo} has no {name} in the offline catalog (available: {available})")
+        why = self.not_offered.get(name.upper())
+        if why:
+            return (
+                f"{self.repo} has {name.upper()} ({why}), which the offline catalog can't plan; "
+                f"offline choices: {available} (with hub access planner reads the repo itself)"
+            )
+        if not self.files_listed:
+            return f"{self.repo} has no {name} in the offline catalog ({NO_FILES_NOTE}: {available})"
+        return f"{self.repo} has no {name} (quants it has: {available})"
 
     def lookup_names(self) -> set[str]:
         """Every name this model is found by, lower case."""
@@ -176,6 +197,37 @@ def find(alias_or_repo: str, folder: Path | None = None) -> CatalogModel | None:
         if key in model.lookup_names():
             return model
     return None
+
+
+def closest_names(query: str, n: int = 3, folder: Path | None = None) -> list[str]:
+    """Catalog names that look most like `query`, best first (for "did you mean"), as gpus.closest_names does:
+    difflib's ratio plus a bonus for a shared beginning, so "lama-3.3-70b" finds Llama 3.3 before Llama 3.1."""
+    import difflib
+
+    full = query.strip().lower().split(":")[0].rstrip("/")
+    if not full:
+        return []
+    # "Qwen/Qwen3-32B-GGUF" should find the entry named Qwen3-32B whatever org holds its files
+    short = full.rsplit("/", 1)[-1]
+    wanted = {full, short, short.removesuffix("-gguf")} - {""}
+
+    def score(key: str) -> float:
+        return max(
+            difflib.SequenceMatcher(None, w, key).ratio() + 0.5 * len(os.path.commonprefix([w, key])) / len(w)
+            for w in wanted
+        )
+
+    best: dict[str, float] = {}
+    for model in load_catalog(folder):
+        for key in model.lookup_names():
+            best[model.name] = max(best.get(model.name, 0.0), score(key))
+    ranked = sorted((name for name, s in best.items() if s >= 0.6), key=lambda name: -best[name])
+    return ranked[:n]
+
+
+def did_you_mean(query: str, folder: Path | None = None) -> str:
+    close = closest_names(query, folder=folder)
+    return f"; did you mean {', '.join(close)}?" if close else ""
 
 
 def recommendable(folder: Path | None = None) -> list[CatalogModel]:
@@ -277,15 +329,28 @@ def write_catalog_file(path: Path, models: list[CatalogModel], header: str = "")
 
 
 # --- results of `planner catalog list/refresh` (--json prints them) -----------------------------------------
+class CatalogFile(BaseModel):
+    quant: str
+    file: str  # the file to give llama-server (the first shard of a split set)
+    shards: list[str]  # every file to download, in order
+    size_bytes: int
+    source: str  # where the size (and the layout) come from
+
+
 class CatalogRow(BaseModel):
     name: str
+    aliases: list[str]
     repo: str
     family: str
     arch: str
     n_params: int
     quants: list[str]
+    files: list[CatalogFile]  # the quants whose files are known, by exact name
+    files_listed: str  # the listing the names come from; empty: unknown
+    note: str = ""  # e.g. NO_FILES_NOTE
     smallest_bytes: int
     largest_bytes: int
+    recommend: bool
     origin: str
     file: str
 

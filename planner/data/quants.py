@@ -208,6 +208,28 @@ def generic_quality(quant: str) -> Quality | None:
     )
 
 
+def measured_loss(quant: str, n_params: int) -> Quality | None:
+    """The file type's measured quality loss on the published model nearest in size: Llama-3-70B's perplexity
+    increase in percent for models of 30B and more (XiongjieDai's table), else llama.cpp's Llama-3-8B
+    scoreboard (generic_quality). The note names the model measured: larger models lose less."""
+    try:
+        info = file_type(quant)
+    except BadInput:
+        return None
+    if n_params >= 30e9:  # one table for every quant of a big model: figures in one unit, comparable
+        rows = [m for m in info.quality if m.metric == "ppl_increase_pct" and m.model == "Llama-3-70B"]
+        if not rows:
+            return None
+        m = rows[0]
+        return Quality(
+            metric="ppl_increase_pct",
+            value=m.value,
+            source=source_text(m.source),
+            note=f"{info.name}: perplexity increase vs F16 in percent, measured on {m.model}",
+        )
+    return generic_quality(quant)  # its note names the model measured
+
+
 def _size_in(text: str) -> str | None:
     match = _SIZE_RE.search(text)
     return match.group(1) + "B" if match else None

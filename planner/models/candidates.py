@@ -25,10 +25,16 @@ HEADER_READERS = 8  # parallel remote header reads: each is a few round trips, t
 
 
 def _catalog_quality(model: CatalogModel, quant: str) -> Quality | None:
+    """The model's own published perplexity for this quant, else the file type's measured loss (quants.yaml) on
+    the published model nearest in size: every catalog quant, low-bit ones included, carries a cited figure."""
+    from planner.data.quants import measured_loss
+
     for fig in model.quality:
         if fig.quant.upper() == quant.upper():
             return Quality(metric="perplexity", value=fig.value, source=fig.source, note=fig.metric)
-    return None
+    if model.quality:  # the model's own table has no figure for it: no other unit beside that table's
+        return None
+    return measured_loss(quant, model.shape.n_params)
 
 
 def peers_of(entry: CatalogModel | None, catalog: list[CatalogModel]) -> tuple[PeerQuality, ...]:
@@ -153,10 +159,16 @@ def _read_facts(resolved: ResolvedModel, options: list[QuantChoice], reach: int)
     return {o.quant: f for o, f in zip(needed, read)}
 
 
-def recommended_models(hw: Hardware) -> list[ModelOption]:
-    """Every recommendable catalog model with its candidates (best quant first), facts from the catalog."""
+def recommended_models(hw: Hardware, use_case: str = "chat") -> list[ModelOption]:
+    """Every recommendable catalog model with its candidates (best quant first), facts from the catalog, and its
+    public rating for the use case (hardware_db/quality/leaderboards) where a leaderboard has one."""
+    from planner.data.leaderboards import ratings_for
+
     catalog = load_catalog()
+    ratings = ratings_for(use_case)
     return [
-        ModelOption(m.name, m.shape.n_params, catalog_candidates(m, hw, peers=peers_of(m, catalog)))
+        ModelOption(
+            m.name, m.shape.n_params, catalog_candidates(m, hw, peers=peers_of(m, catalog)), ratings.get(m.name)
+        )
         for m in recommendable()
     ]

@@ -7,7 +7,16 @@ import datetime as dt
 from pathlib import Path
 
 from planner.data import catalog
-from planner.data.catalog import CatalogListing, CatalogRow, RefreshResult, catalog_dir, load_catalog
+from planner.data.catalog import (
+    NO_FILES_NOTE,
+    CatalogFile,
+    CatalogListing,
+    CatalogModel,
+    CatalogRow,
+    RefreshResult,
+    catalog_dir,
+    load_catalog,
+)
 from planner.errors import BadInput, EnvironmentProblem, HubUnreachable
 from planner.models.sources import QuantChoice, facts_for, hub_endpoint, resolve_model
 from planner.types.model import ModelFacts
@@ -29,22 +38,39 @@ def check_catalog_dir(folder: Path | None, *, must_exist: bool = True) -> Path |
 def list_catalog(folder: Path | None) -> CatalogListing:
     folder = check_catalog_dir(folder)
 
-    rows = [
-        CatalogRow(
-            name=m.name,
-            repo=m.repo,
-            family=m.family,
-            arch=m.shape.arch,
-            n_params=m.shape.n_params,
-            quants=[q.quant for q in m.quants],
-            smallest_bytes=min(q.size_bytes for q in m.quants),
-            largest_bytes=max(q.size_bytes for q in m.quants),
-            origin=m.origin,
-            file=m.file,
-        )
-        for m in load_catalog(folder)
-    ]
+    rows = [_row(m) for m in load_catalog(folder)]
     return CatalogListing(folder=str(folder or catalog_dir()), models=rows)
+
+
+def _no_files_note(m: CatalogModel) -> str:
+    if not all(q.basis.startswith("published") for q in m.quants):
+        return NO_FILES_NOTE  # some (usually all) sizes are estimates
+    return "sizes published, file names unknown until `planner catalog refresh` with hub access"
+
+
+def _row(m: CatalogModel) -> CatalogRow:
+    files = [
+        CatalogFile(quant=q.quant, file=q.files[0], shards=list(q.files), size_bytes=q.size_bytes, source=q.basis)
+        for q in m.quants
+        if q.files
+    ]
+    return CatalogRow(
+        name=m.name,
+        aliases=sorted(m.lookup_names() - {m.repo.lower()}),
+        repo=m.repo,
+        family=m.family,
+        arch=m.shape.arch,
+        n_params=m.shape.n_params,
+        quants=[q.quant for q in m.quants],
+        files=files,
+        files_listed=m.files_listed,
+        note="" if files else _no_files_note(m),
+        smallest_bytes=min(q.size_bytes for q in m.quants),
+        largest_bytes=max(q.size_bytes for q in m.quants),
+        recommend=m.recommend,
+        origin=m.origin,
+        file=m.file,
+    )
 
 
 def refresh_entry(repo: str, quants: list[str] | None, folder: Path | None) -> RefreshResult:
@@ -114,6 +140,7 @@ def refresh_entry(repo: str, quants: list[str] | None, folder: Path | None) -> R
         refreshed = {q.quant for q in new_quants}
         kept = [q for q in existing.quants if q.quant not in refreshed]
     name = resolved.repo.split("/")[-1]
+    read = {q.quant for q in new_quants}  # now planned from real headers: no longer "listed but not offered"
     entry = catalog.CatalogModel(
         name=existing.name if existing else (name[: -len("-GGUF")] if name.upper().endswith("-GGUF") else name),
         aliases=existing.aliases if existing else [],
@@ -124,7 +151,10 @@ def refresh_entry(repo: str, quants: list[str] | None, folder: Path | None) -> R
         shape_basis=f"gguf header metadata ({first.file})",
         quants=sorted([*kept, *new_quants], key=lambda q: q.size_bytes),
         quality=existing.quality if existing else [],
-        recommend=existing.recommend if existing else True,
+        # refreshed, its files are known by name: offered unless its vendor superseded the family
+        recommend=(existing.family if existing else "") not in catalog.SUPERSEDED,
+        files_listed=f"hub listing of {where} on {today}",
+        not_offered={k: v for k, v in (existing.not_offered if existing else {}).items() if k not in read},
     )
     catalog.write_catalog_file(path, [*others, entry], header=_header_of(path))
     return RefreshResult(

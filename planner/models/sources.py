@@ -347,7 +347,7 @@ def resolve_model(source: str, *, offline: bool = False, quant: str | None = Non
     if remote is None and entry is None:
         raise BadInput(
             f"unknown model {source!r}: give a Hugging Face repo (owner/name[:quant]), a local .gguf file "
-            "or a catalog name (see `planner catalog list`)"
+            f"or a catalog name (see `planner catalog list`){catalog.did_you_mean(text)}"
         )
     if remote is None:  # a catalog alias: it names a repo
         assert entry is not None
@@ -412,7 +412,11 @@ def _from_catalog(
 ) -> ResolvedModel:
     endpoint = hub_endpoint()
     if entry is None:
-        raise EnvironmentProblem(f"{reason}, and {repo!r} is not in the offline catalog (planner catalog list)")
+        from planner.data.catalog import did_you_mean
+
+        raise EnvironmentProblem(
+            f"{reason}, and {repo!r} is not in the offline catalog (planner catalog list){did_you_mean(repo)}"
+        )
     candidates = [
         QuantChoice(
             quant=q.quant,
@@ -431,6 +435,8 @@ def _from_catalog(
         notices=[f"{reason}: using the offline catalog for {entry.repo}"],
     )
     if quant:
+        if not any(q.quant == quant.strip().upper() for q in entry.quants):
+            raise BadInput(entry.missing_quant_message(quant.strip()))
         resolved.quant = resolved.choice(quant).quant
     return resolved
 

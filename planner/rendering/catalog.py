@@ -2,24 +2,46 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from planner.data.catalog import CatalogListing, RefreshResult
+from planner.data.catalog import NO_FILES_NOTE, CatalogListing, RefreshResult
 from planner.types.units import human_bytes
 
 
 def show_catalog(listing: CatalogListing, console: Console | None = None) -> None:
-    table = Table(title=f"Offline model catalog ({len(listing.models)} models)")
-    for col in ("model", "repo", "arch", "params", "quants", "sizes"):
-        table.add_column(col)
+    """One row per model: its name over its repo (both needed to type or find it), so 80 columns hold it."""
+    table = Table(
+        title=f"Offline model catalog ({len(listing.models)} models)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("model / repo", overflow="fold")
+    table.add_column("params", justify="right")
+    table.add_column("files", justify="right")
+    table.add_column("sizes", justify="right")
+    unnamed = False
     for row in listing.models:
         params = f"{row.n_params / 1e9:.1f}B" if row.n_params else "?"
-        sizes = f"{human_bytes(row.smallest_bytes)} - {human_bytes(row.largest_bytes)}"
-        cells = (row.name, row.repo, row.arch, params, str(len(row.quants)), sizes)
-        table.add_row(*(Text(cell) for cell in cells))  # names from the hub: never rich markup
-    (console or Console()).print(table)
+        files = f"{len(row.files)}" if row.files else f"{len(row.quants)} est.*"
+        unnamed = unnamed or not row.files
+        sizes = f"{_gb(row.smallest_bytes)}-{_gb(row.largest_bytes)} GB"
+        name = Text(row.name)  # names from the hub: never rich markup
+        name.append(f"\n{row.repo}", style="dim")
+        table.add_row(name, params, files, sizes)
+    out = console or Console()
+    out.print(table)
+    if unnamed:
+        out.print(f"* {NO_FILES_NOTE}", markup=False, highlight=False)
+    out.print("files: quants offered by exact file name; `planner catalog list --json` lists them", highlight=False)
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f}" if n < 100e9 else f"{n / 1e9:.0f}"
 
 
 def show_refresh(result: RefreshResult, console: Console | None = None) -> None:

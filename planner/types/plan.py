@@ -13,6 +13,7 @@ from planner.types.hardware import Hardware
 from planner.types.model import PlannedModel
 
 Runtime = Literal["llama-server", "llama-cpp-python"]
+UseCase = Literal["chat", "code", "reasoning"]
 
 
 class Settings(BaseModel):
@@ -143,3 +144,4 @@ class PlanRequest(BaseModel):
     overrides: Overrides = Field(default_factory=Overrides)
     margin_bytes: int | None = None  # per-GPU safety margin; None = the solver's default
     offline: bool = False  # never touch the network; use the catalog
+    use_case: UseCase = "chat"  # which leaderboard category ranks a recommendation
