@@ -8,8 +8,23 @@ token:
 with eta = ETA_BASE[GPU generation] x ETA_FAMILY[quant family], the fraction of spec bandwidth llama.cpp's kernels
 reach, and t0 a fixed per-token cost (kernel launches, sampling; larger without CUDA graphs). Host-resident
 weights are read from RAM at the CPU's bandwidth. Prompt processing is compute-bound: 2 x active parameters FLOPs
-per token at an effective rate per GPU generation; host layers are op-offloaded to the GPU, paying a PCIe copy of
-their weights per ubatch.
+per token at an effective rate per GPU generation, plus the PCIe copy of host weights the GPU computes on.
+
+Where bytes are read follows llama.cpp's scheduler (ggml/src/ggml-backend.cpp):
+* `ggml_backend_sched_backend_id_from_cur`: an op whose weight lives in a host buffer runs on the CPU unless a
+  higher-priority backend's `offload_op` accepts it (`sched->op_offload`, on by default); CUDA, SYCL and Metal
+  accept MUL_MAT / MUL_MAT_ID with a batch (ne[1], MUL_MAT_ID: ne[2]) of at least 32 and never GET_ROWS
+  (`get_op_batch_size` / `ggml_backend_cuda_device_offload_op`). So for a prompt ubatch >= 32 every host weight of
+  a matmul (dense blocks left on the host, `--n-cpu-moe` experts) is copied to the first GPU as a split input, once
+  per ubatch; token_embd (GET_ROWS) is never copied, and the output matmul of a prompt has one row per slot (below
+  32) and stays on the CPU.
+* `ggml_backend_sched_compute_splits`: for a MUL_MAT_ID weight in a host buffer only the experts the ubatch's ids
+  use are copied (groups of consecutive experts). With uniform routing the expected share of a layer's experts a
+  ubatch of U tokens touches is 1 - (1 - n_expert_used / n_expert)^U (~1 for U = 512 and 8 of 128).
+* Generation (batch 1 < 32): host weights are computed by the CPU where they lie. A token reads, per MoE layer,
+  n_expert_used of the n_expert experts (`build_moe_ffn` in src/llama-graph.cpp selects the top-k experts per
+  token; MUL_MAT_ID reads only those rows), so expert tensors count at n_expert_used / n_expert of their bytes,
+  each at its own tensor type; dense tensors (attention, shared experts, norms, the output layer) count whole.
 
 The estimate is split in two: `speed_terms` (the bytes, FLOPs and bandwidths of one placement) and
 `generation_seconds` / `prompt_seconds` (the same terms under a set of constants). bench/speed_vs_published.py fits
@@ -20,6 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from planner.core.memory import OP_OFFLOAD_MIN_BATCH, place_units
 from planner.types.hardware import Cpu, Gpu
 from planner.types.model import ModelFacts
 from planner.types.plan import MemoryUse, Settings, Speed
@@ -124,7 +140,7 @@ class SpeedTerms:
     host_cores: int
     t0_key: str
     flops_per_token: float
-    pcie_seconds_per_token: float  # prompt: host weights copied to the GPU once per ubatch
+    pcie_seconds_per_token: float  # prompt: pcie_seconds_per_ubatch spread over the ubatch's tokens
     offload_gpu: GpuRead | None  # the GPU op-offloaded host layers run on
     host_share: float  # share of the repeating layers on the host
     host_layers: int  # repeating layers on the host
@@ -132,6 +148,11 @@ class SpeedTerms:
     # share of the layer bytes by quant family, from the real tensor types when the header is known: a Q2_K file
     # keeps ffn_down in Q4_0 when n_ff is not a multiple of 256, and that part reads at Q4_0's speed
     family_shares: tuple[tuple[str, float], ...] = ()
+    gpu_bytes: tuple[float, ...] = ()  # per device (all of them, in order): weights + KV read per generated token
+    pcie_seconds_per_ubatch: float = 0.0  # host weights the GPU computes on, copied once per prompt ubatch
+    cpu_moe_flops_per_token: float = 0.0  # --n-cpu-moe expert FLOPs (on the CPU when the ubatch is below 32)
+    pcie_link: str = ""  # e.g. "PCIe 4.0 x16", "PCIe 3.0 x16 assumed"
+    pcie_bytes_per_ubatch: float = 0.0
 
 
 def quant_family(quant: str) -> str:
@@ -175,6 +196,72 @@ def host_bandwidth(cpu: Cpu) -> float:
     return cpu.memory_bandwidth_gbs or DEFAULT_HOST_BANDWIDTH_GBS
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where the weight bytes of a placement live, split by what a token reads of them."""
+
+    gpu_expert_bytes: tuple[int, ...]  # per device: expert tensors of its blocks (read at n_used / n_expert)
+    host_dense_bytes: int  # non-expert tensors of blocks left on the host (read whole)
+    host_expert_bytes: int  # expert tensors in RAM: host blocks' and --n-cpu-moe blocks'
+    host_output_bytes: int  # the output layer when it stays on the host (lm_head; tied: the token_embd copy)
+    host_layers: int  # repeating blocks on the host
+
+
+def weight_layout(facts: ModelFacts, settings: Settings, gpus: list[Gpu]) -> Layout:
+    """The byte layout of a placement, by the same unit placement as the memory estimate (`place_units`)."""
+    n_layer = facts.n_layer
+    on_gpu = bool(gpus) and not settings.gpu_off
+    fractions = settings.tensor_split or [float(g.usable_bytes) for g in gpus]
+    placement = place_units(n_layer, settings.n_gpu_layers if on_gpu else 0, fractions if on_gpu else [])
+    layer_bytes = facts.layer_bytes or [0] * n_layer
+    expert_bytes = facts.layer_expert_bytes or [0] * n_layer
+    gpu_experts = [0] * len(gpus)
+    host_dense = host_experts = host_layers = 0
+    for il in range(n_layer):
+        dev = placement[il]
+        if dev is None:
+            host_layers += 1
+            host_dense += layer_bytes[il] - expert_bytes[il]
+            host_experts += expert_bytes[il]
+        elif il < settings.n_cpu_moe:
+            host_experts += expert_bytes[il]  # --n-cpu-moe: the block's experts stay in RAM
+        else:
+            gpu_experts[dev] += expert_bytes[il]
+    host_output = facts.output_bytes if placement[n_layer] is None else 0
+    return Layout(tuple(gpu_experts), host_dense, host_experts, host_output, host_layers)
+
+
+def expert_read_share(facts: ModelFacts) -> float:
+    """Share of an MoE layer's expert bytes one token reads: n_expert_used of n_expert (1 for dense models)."""
+    if not facts.is_moe or not facts.n_expert:
+        return 1.0
+    return min(1.0, facts.n_expert_used / facts.n_expert)
+
+
+def expert_copy_share(facts: ModelFacts, n_ubatch: int) -> float:
+    """Expected share of a layer's experts a ubatch of n_ubatch tokens uses, assuming uniform routing: only those
+    are copied to the GPU (ggml_backend_sched_compute_splits)."""
+    r = expert_read_share(facts)
+    return 1.0 - (1.0 - r) ** max(1, n_ubatch) if r < 1.0 else 1.0
+
+
+DEFAULT_PCIE = (3, 16)  # a link not probed and not in the GPU's row: PCIe 3.0 x16, the slowest full slot in use
+
+
+def pcie_link(gpu: Gpu) -> tuple[int, int, bool]:
+    """(generation, lanes, known) of the GPU's link: the current link when probed, else the assumed default."""
+    gen = gpu.pcie_gen_current or gpu.pcie_gen_max
+    lanes = gpu.pcie_width_current or gpu.pcie_width_max
+    known = bool(gen and lanes)
+    return (gen or DEFAULT_PCIE[0], lanes or DEFAULT_PCIE[1], known)
+
+
+def pcie_bandwidth(gpu: Gpu) -> float:
+    """Bytes/s of the GPU's link at its spec rate per lane (PCI-SIG): an upper bound of the host-to-device copy."""
+    gen, lanes, _known = pcie_link(gpu)
+    return PCIE_GBS.get(gen, PCIE_GBS[3]) * lanes * GB
+
+
 def speed_terms(
     facts: ModelFacts,
     settings: Settings,
@@ -186,11 +273,18 @@ def speed_terms(
 ) -> SpeedTerms:
     """The bytes and FLOPs of one placement, independent of the fitted constants."""
     active = _active_fraction(facts)
+    read_share = expert_read_share(facts)
     kv_read = _kv_bytes_per_cell(facts, settings) * min(context_fill, settings.ctx_size)
     total_layers = max(1, facts.n_layer)
+    layout = weight_layout(facts, settings, gpus)
 
     reads: list[GpuRead] = []
-    for gpu, dev in zip(gpus, memory.devices):
+    gpu_bytes: list[float] = []
+    for gpu, dev, experts in zip(gpus, memory.devices, layout.gpu_expert_bytes):
+        # the device's weights (with padding) minus the experts a token does not use
+        weight_read = max(0.0, dev.weights_bytes - experts * (1.0 - read_share))
+        kv = kv_read * dev.layers / total_layers
+        gpu_bytes.append(weight_read + kv)
         if dev.weights_bytes == 0 and dev.layers == 0:
             continue
         gen = gpu_generation(gpu)
@@ -198,28 +292,37 @@ def speed_terms(
             GpuRead(
                 name=gpu.name,
                 generation=gen,
-                weight_bytes=dev.weights_bytes * active,
-                kv_bytes=kv_read * dev.layers / total_layers,
+                weight_bytes=weight_read,
+                kv_bytes=kv,
                 bandwidth=(gpu.memory_bandwidth_gbs or 200.0) * GB,
                 layer_share=dev.layers / total_layers,
                 peak_flops=_peak_flops(gpu, gen),
             )
         )
-    gpu_layers = sum(d.layers for d in memory.devices) if gpus else 0
-    cpu_layers = total_layers - gpu_layers
-    host_weights = max(0, memory.host.weights_bytes - facts.input_bytes)  # token_embd is a row lookup
-    host_bytes = host_weights * active + kv_read * cpu_layers / total_layers
+    cpu_layers = layout.host_layers
+    host_weights = layout.host_dense_bytes + layout.host_expert_bytes * read_share + layout.host_output_bytes
+    host_bytes = host_weights + kv_read * cpu_layers / total_layers
+    # FLOPs of the --n-cpu-moe experts: their share of the active bytes (the blocks' other FLOPs run on the GPU)
+    cpu_moe_experts = layout.host_expert_bytes - sum(
+        (facts.layer_expert_bytes or [0] * total_layers)[il] for il in range(total_layers) if il < cpu_layers
+    )
+    flops = 2 * max(facts.n_params, 1) * active
+    active_bytes = max(1.0, facts.size_bytes * active)
+    cpu_moe_flops = flops * cpu_moe_experts * read_share / active_bytes
 
     offload_gpu = None
-    pcie_seconds = 0.0
+    pcie_ubatch = 0.0
+    link = ""
     on_cpu = True
-    if cpu_layers > 0 and gpus and settings.ubatch_size >= 32:
-        g = gpus[0]
+    copied = layout.host_dense_bytes + layout.host_expert_bytes * expert_copy_share(facts, settings.ubatch_size)
+    offloads = bool(gpus) and not settings.gpu_off and settings.ubatch_size >= OP_OFFLOAD_MIN_BATCH
+    if offloads and copied > 0:
+        g = gpus[0]  # the highest-priority backend that accepts the op: the first GPU
         gen = gpu_generation(g)
         offload_gpu = GpuRead(g.name, gen, 0.0, 0.0, (g.memory_bandwidth_gbs or 200.0) * GB, 0.0, _peak_flops(g, gen))
-        lanes = g.pcie_width_current or g.pcie_width_max or 16
-        pcie = PCIE_GBS.get(g.pcie_gen_current or g.pcie_gen_max or 3, 0.985) * lanes * GB
-        pcie_seconds = host_weights / pcie / max(1, settings.ubatch_size)
+        pcie_ubatch = copied / pcie_bandwidth(g)
+        gen_, lanes, known = pcie_link(g)
+        link = f"PCIe {gen_}.0 x{lanes}" + ("" if known else " assumed")
         on_cpu = False
     return SpeedTerms(
         family=quant_family(facts.quant),
@@ -228,13 +331,18 @@ def speed_terms(
         host_bandwidth=host_bandwidth(cpu) * GB,
         host_cores=min(settings.threads, cpu.physical_cores) or 1,
         t0_key=reads[0].generation if reads else "cpu",
-        flops_per_token=2 * max(facts.n_params, 1) * active,
-        pcie_seconds_per_token=pcie_seconds,
+        flops_per_token=flops,
+        pcie_seconds_per_token=pcie_ubatch / max(1, settings.ubatch_size),
         offload_gpu=offload_gpu,
         host_share=cpu_layers / total_layers,
         host_layers=cpu_layers,
         family_shares=_family_shares(facts),
         host_prompt_on_cpu=on_cpu,
+        gpu_bytes=tuple(gpu_bytes),
+        pcie_seconds_per_ubatch=pcie_ubatch,
+        cpu_moe_flops_per_token=cpu_moe_flops,
+        pcie_link=link,
+        pcie_bytes_per_ubatch=copied if offload_gpu is not None else 0.0,
     )
 
 
@@ -264,12 +372,13 @@ def _gpu_prompt_rate(g: GpuRead, family: str, c: SpeedConstants) -> float:
 def prompt_seconds(terms: SpeedTerms, c: SpeedConstants) -> float:
     """Seconds per prompt token (large batches)."""
     t = sum(terms.flops_per_token * g.layer_share / _gpu_prompt_rate(g, terms.family, c) for g in terms.gpus)
-    if terms.host_share > 0:
-        if terms.offload_gpu is not None:
-            rate = _gpu_prompt_rate(terms.offload_gpu, terms.family, c)
-            t += terms.pcie_seconds_per_token + terms.flops_per_token * terms.host_share / rate
-        else:
-            t += terms.flops_per_token * terms.host_share / (terms.host_cores * CPU_GFLOPS_PER_CORE * 1e9)
+    if terms.offload_gpu is not None:
+        # the copy and the matmul it feeds run one after the other (compute_splits waits for its inputs)
+        rate = _gpu_prompt_rate(terms.offload_gpu, terms.family, c)
+        t += terms.pcie_seconds_per_token + terms.flops_per_token * terms.host_share / rate
+    elif terms.host_share > 0 or terms.cpu_moe_flops_per_token > 0:
+        host_flops = terms.flops_per_token * terms.host_share + terms.cpu_moe_flops_per_token
+        t += host_flops / (terms.host_cores * CPU_GFLOPS_PER_CORE * 1e9)
     return t
 
 
@@ -299,6 +408,9 @@ def estimate_speed(
         prompt_low=round(pp * (1 - BAND), 1),
         prompt_high=round(pp * (1 + BAND), 1),
         basis=_basis(terms, c),
+        gpu_bytes_per_token=[int(b) for b in terms.gpu_bytes],
+        host_bytes_per_token=int(terms.host_bytes),
+        pcie_seconds_per_ubatch=round(terms.pcie_seconds_per_ubatch, 4) if terms.offload_gpu is not None else None,
     )
 
 
@@ -313,9 +425,14 @@ def _basis(terms: SpeedTerms, c: SpeedConstants) -> str:
             f"host RAM: {terms.host_bytes / GB:.2f} GB/token at {c.eta_base['cpu']:.2f} x "
             f"{terms.host_bandwidth / GB:.0f} GB/s"
         )
+    prompt = f"prompt: {terms.flops_per_token / 1e9:.1f} GFLOP/token"
+    if terms.offload_gpu is not None:
+        prompt += (
+            f" + copy of {terms.pcie_bytes_per_ubatch / GB:.2f} GB of host weights per ubatch over "
+            f"{terms.pcie_link} = {terms.pcie_seconds_per_ubatch:.3f} s"
+        )
     return (
-        "; ".join(parts)
-        + f"; +{c.t0[terms.t0_key] * 1000:.1f} ms/token fixed; prompt: {terms.flops_per_token / 1e9:.1f} GFLOP/token"
+        "; ".join(parts) + f"; +{c.t0[terms.t0_key] * 1000:.1f} ms/token fixed; {prompt}"
         f" (fitted on hardware_db/speed_calibration.yaml, +/-{BAND:.0%}; see bench/speed_vs_published.py)"
     )
 

@@ -76,6 +76,12 @@ class Speed(BaseModel):
     prompt_high: float | None = None
     basis: str  # how it was derived, with the calibration source
     disk_bound_seconds_per_token: float | None = None
+    # the arithmetic behind the figures, to redo from the basis: bytes read per generated token on each device
+    # (memory.devices order) and from host RAM (weights + KV), and the PCIe copy of host weights per prompt ubatch
+    # (None when no GPU computes on host weights)
+    gpu_bytes_per_token: list[int] = Field(default_factory=list)
+    host_bytes_per_token: int = 0
+    pcie_seconds_per_ubatch: float | None = None
 
 
 class Quality(BaseModel):
