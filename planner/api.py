@@ -42,16 +42,28 @@ def what_if(
     *,
     hardware_file: str | Path | None = None,
     container: bool = False,
+    cpu: str | None = None,
+    ram_bandwidth: str | None = None,
 ) -> Hardware:
     """Hardware to plan for: this machine (or a saved profile) with what you name replaced.
 
-    `gpus=["2x RTX 3090"]` replaces the GPUs (`["none"]` for CPU only), `ram="64GB"` the RAM, `cpu_cores=8` the
-    cores; what is not named is probed here (or read from `hardware_file`, saved by `planner probe --save`).
+    `gpus=["2x RTX 3090"]` replaces the GPUs (`["none"]` for CPU only) and makes it another machine, whose CPU is
+    `cpu` ("Ryzen 9 7950X"), else the SoC the GPU implies, else a stated default, never this one's; `ram="64GB"`
+    the RAM, `cpu_cores=8` the cores, `ram_bandwidth="20GB/s"` the RAM bandwidth; what is not named is probed here
+    (or read from `hardware_file`, saved by `planner probe --save`).
     """
     from planner.hardware.whatif import resolve_hardware
 
     path = Path(hardware_file) if hardware_file is not None else None
-    return resolve_hardware(list(gpus) if gpus is not None else None, ram, cpu_cores, path, container=container)
+    return resolve_hardware(
+        list(gpus) if gpus is not None else None,
+        ram,
+        cpu_cores,
+        path,
+        container=container,
+        cpu=cpu,
+        ram_bandwidth=ram_bandwidth,
+    )
 
 
 def plan(

@@ -30,6 +30,18 @@ RamOpt = Annotated[
     str | None,
     typer.Option("--ram", help="What-if host RAM, e.g. 8GB, 16GiB.", rich_help_panel="Hardware"),
 ]
+CpuOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cpu",
+        help='What-if CPU or SoC from planner\'s CPU database, e.g. "Ryzen 9 7950X", "Raspberry Pi 5".',
+        rich_help_panel="Hardware",
+    ),
+]
+RamBandwidthOpt = Annotated[
+    str | None,
+    typer.Option("--ram-bandwidth", help="What-if host RAM bandwidth, e.g. 20GB/s.", rich_help_panel="Hardware"),
+]
 CpuCoresOpt = Annotated[
     int | None,
     typer.Option("--cpu-cores", min=1, help="What-if physical CPU cores.", rich_help_panel="Hardware"),
@@ -98,18 +110,27 @@ OfflineOpt = Annotated[
 
 @dataclass
 class HardwareOptions:
-    """--gpu / --ram / --cpu-cores / --hardware as given; `hardware()` turns them into the Hardware to plan for."""
+    """--gpu / --cpu / --ram / --cpu-cores / --ram-bandwidth / --hardware as given; `hardware()` turns them into the
+    Hardware to plan for."""
 
     gpu: list[str] | None = None
     ram: str | None = None
     cpu_cores: int | None = None
     hardware_file: Path | None = None
+    cpu: str | None = None
+    ram_bandwidth: str | None = None
 
     def hardware(self, *, container: bool = False) -> Hardware:
         import planner
 
         return planner.what_if(
-            self.gpu, self.ram, self.cpu_cores, hardware_file=self.hardware_file, container=container
+            self.gpu,
+            self.ram,
+            self.cpu_cores,
+            hardware_file=self.hardware_file,
+            container=container,
+            cpu=self.cpu,
+            ram_bandwidth=self.ram_bandwidth,
         )
 
 
@@ -142,6 +163,8 @@ _HARDWARE_PARAMS: list[tuple[str, Any]] = [
     ("ram", RamOpt),
     ("cpu_cores", CpuCoresOpt),
     ("hardware_file", HardwareOpt),
+    ("cpu", CpuOpt),
+    ("ram_bandwidth", RamBandwidthOpt),
 ]
 _OVERRIDE_PARAMS: list[tuple[str, Any]] = [
     ("quant", QuantOpt),

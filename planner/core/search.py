@@ -123,7 +123,8 @@ def _ctx_options(facts: ModelFacts, ov: Overrides) -> list[int]:
 
 
 def _threads(hw: Hardware, ov: Overrides) -> int:
-    return ov.threads or max(1, hw.cpu.physical_cores)
+    # llama.cpp's own default (common.cpp cpu_get_num_math): performance cores only, one thread per core
+    return ov.threads or max(1, hw.cpu.performance_cores or hw.cpu.physical_cores)
 
 
 def _settings(
