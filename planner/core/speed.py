@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from planner.core.memory import OP_OFFLOAD_MIN_BATCH, place_units
+from planner.core.memory import OP_OFFLOAD_MIN_BATCH
 from planner.types.hardware import Cpu, Gpu
 from planner.types.model import ModelFacts
 from planner.types.plan import MemoryUse, Settings, Speed
@@ -207,27 +207,29 @@ class Layout:
     host_layers: int  # repeating blocks on the host
 
 
-def weight_layout(facts: ModelFacts, settings: Settings, gpus: list[Gpu]) -> Layout:
-    """The byte layout of a placement, by the same unit placement as the memory estimate (`place_units`)."""
+def weight_layout(facts: ModelFacts, settings: Settings, memory: MemoryUse) -> Layout:
+    """The byte layout of a placement, read off the memory estimate itself: the host holds the first blocks (both
+    -ngl rules offload from the end), the devices the following ones in order, and the output layer stays on the
+    host when no device holds it (so a calibration row's older -ngl placement is followed too)."""
     n_layer = facts.n_layer
-    on_gpu = bool(gpus) and not settings.gpu_off
-    fractions = settings.tensor_split or [float(g.usable_bytes) for g in gpus]
-    placement = place_units(n_layer, settings.n_gpu_layers if on_gpu else 0, fractions if on_gpu else [])
     layer_bytes = facts.layer_bytes or [0] * n_layer
     expert_bytes = facts.layer_expert_bytes or [0] * n_layer
-    gpu_experts = [0] * len(gpus)
-    host_dense = host_experts = host_layers = 0
-    for il in range(n_layer):
-        dev = placement[il]
-        if dev is None:
-            host_layers += 1
-            host_dense += layer_bytes[il] - expert_bytes[il]
-            host_experts += expert_bytes[il]
-        elif il < settings.n_cpu_moe:
-            host_experts += expert_bytes[il]  # --n-cpu-moe: the block's experts stay in RAM
-        else:
-            gpu_experts[dev] += expert_bytes[il]
-    host_output = facts.output_bytes if placement[n_layer] is None else 0
+    host_layers = max(0, n_layer - sum(d.layers for d in memory.devices))
+    host_dense = sum(layer_bytes[il] - expert_bytes[il] for il in range(host_layers))
+    host_experts = sum(expert_bytes[il] for il in range(host_layers))
+    gpu_experts = []
+    il = host_layers
+    for dev in memory.devices:
+        on_device = 0
+        for block in range(il, min(n_layer, il + dev.layers)):
+            if block < settings.n_cpu_moe:
+                host_experts += expert_bytes[block]  # --n-cpu-moe: the block's experts stay in RAM
+            else:
+                on_device += expert_bytes[block]
+        gpu_experts.append(on_device)
+        il += dev.layers
+    output_on_gpu = any(d.output_layer for d in memory.devices)
+    host_output = 0 if output_on_gpu else facts.output_bytes
     return Layout(tuple(gpu_experts), host_dense, host_experts, host_output, host_layers)
 
 
@@ -276,7 +278,7 @@ def speed_terms(
     read_share = expert_read_share(facts)
     kv_read = _kv_bytes_per_cell(facts, settings) * min(context_fill, settings.ctx_size)
     total_layers = max(1, facts.n_layer)
-    layout = weight_layout(facts, settings, gpus)
+    layout = weight_layout(facts, settings, memory)
 
     reads: list[GpuRead] = []
     gpu_bytes: list[float] = []
