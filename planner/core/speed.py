@@ -52,8 +52,14 @@ ETA_BASE: dict[str, float] = {
     "ampere_plus": 0.762,
     "hbm": 0.531,
     "maxwell": 0.50,  # prior: M40 Q4_0 at 0.50 of spec (research speeds-calibration utilization summary)
-    "apple": 0.65,  # prior: no Metal row in the calibration set
-    "amd": 0.37,  # prior: MI50 Q4_0 at 0.37 (research utilization summary)
+    # non-CUDA backends, by the backend llama.cpp runs on (gpu_generation)
+    # non-CUDA backends, fitted on the Llama-2-7B Q4_0 rows imported from research speeds-more.json
+    # (scripts/import_speeds_more.py): 7 Metal rows (M1, M1 Ultra, M3 Pro, M3 Ultra, M4 Pro, M4 Max), 5 ROCm rows
+    # (MI50, MI300X, RX 7900 XT, W7900), 1 SYCL row (Arc B580)
+    "metal": 0.893,
+    "rocm": 0.706,
+    "vulkan": 0.706,  # no fitted Vulkan row on a known GPU yet: ROCm's figure
+    "sycl": 0.672,
     "cpu": 0.60,  # prior: CPU generation reaches ~60 % of RAM bandwidth
 }
 # Multiplier by quant family (legacy Q4_0/Q4_1/Q5_0 = 1).
@@ -69,8 +75,10 @@ T0: dict[str, float] = {
     "ampere_plus_no_graphs": 0.00233,  # Ampere+ builds before May 2024 (used by the calibration of old rows)
     "hbm": 0.00083,  # tied to ampere_plus: the same CUDA-graph launch path
     "maxwell": 0.004,  # prior: no graphs, slowest launches
-    "apple": 0.0015,  # prior
-    "amd": 0.003,  # prior
+    "metal": 0.00553,
+    "rocm": 0.00345,
+    "vulkan": 0.00345,  # no fitted row: ROCm's figure
+    "sycl": 0.00345,  # one row fits its eta only: ROCm's figure
     "cpu": 0.001,  # prior
 }
 # Effective prompt rate as a fraction of the card's dense FP16 rate (tensor cores), or on Pascal/Maxwell of FP32
@@ -81,8 +89,10 @@ PP_EFFICIENCY: dict[str, float] = {
     "ampere_plus": 0.498,
     "hbm": 0.193,
     "maxwell": 0.6,  # prior
-    "apple": 0.6,  # prior
-    "amd": 0.3,  # prior
+    "metal": 0.609,  # of the FP32 figure; 3 rows whose GPU row has one (M1 x2, M1 Ultra)
+    "rocm": 0.367,
+    "vulkan": 0.367,  # no fitted row: ROCm's figure
+    "sycl": 1.067,  # one row (Arc B580); against its XMX FP16 figure
     "cpu": 0.5,  # prior
 }
 PP_LOWBIT: dict[str, float] = {"pascal": 0.629, "maxwell": 0.629}  # dp4a K-quant MMQ: P40 Q3_K_S 583 vs Q4_0 912
@@ -168,11 +178,23 @@ def quant_family(quant: str) -> str:
     return "legacy"
 
 
-def gpu_generation(gpu: Gpu) -> str:
+GPU_BACKENDS = ("cuda", "rocm", "vulkan", "metal", "sycl")
+
+
+def gpu_generation(gpu: Gpu, backend: str | None = None) -> str:
+    """The constants key of a GPU: its llama.cpp backend (metal, rocm, vulkan, sycl), and for CUDA the generation.
+    `backend` None: the backend planner deploys for the vendor (Metal on Apple, ROCm on AMD, SYCL on Intel)."""
+    chosen = (backend or "").lower()
+    if chosen in ("rocm", "vulkan", "metal", "sycl"):
+        return chosen
     if gpu.vendor == "apple" or gpu.unified_memory and gpu.vendor != "nvidia":
-        return "apple"
+        return "metal"
+    if gpu.vendor == "amd":
+        return "rocm"
+    if gpu.vendor == "intel":
+        return "sycl"
     if gpu.vendor != "nvidia":
-        return "amd"
+        return "vulkan"
     cc = gpu.cc_tuple() or (8, 0)
     name = gpu.name.upper()
     if cc < (6, 0):
@@ -187,7 +209,9 @@ def gpu_generation(gpu: Gpu) -> str:
 
 
 def _peak_flops(gpu: Gpu, gen: str) -> float:
-    if gen in ("pascal", "maxwell"):
+    # Pascal/Maxwell run dp4a/FP32 kernels; Apple publishes no FP16 rate, so Metal's fitted efficiency is against
+    # the FP32 figure rather than an assumed 2 x FP32
+    if gen in ("pascal", "maxwell", "metal"):
         return (gpu.fp32_tflops or 5.0) * 1e12
     return (gpu.fp16_tflops or (gpu.fp32_tflops or 10.0) * 2) * 1e12
 
@@ -272,8 +296,9 @@ def speed_terms(
     cpu: Cpu,
     *,
     context_fill: int = 512,
+    backend: str | None = None,
 ) -> SpeedTerms:
-    """The bytes and FLOPs of one placement, independent of the fitted constants."""
+    """The bytes and FLOPs of one placement, independent of the fitted constants; `backend` as in gpu_generation."""
     active = _active_fraction(facts)
     read_share = expert_read_share(facts)
     kv_read = _kv_bytes_per_cell(facts, settings) * min(context_fill, settings.ctx_size)
@@ -289,7 +314,7 @@ def speed_terms(
         gpu_bytes.append(weight_read + kv)
         if dev.weights_bytes == 0 and dev.layers == 0:
             continue
-        gen = gpu_generation(gpu)
+        gen = gpu_generation(gpu, backend)
         reads.append(
             GpuRead(
                 name=gpu.name,
@@ -320,7 +345,7 @@ def speed_terms(
     offloads = bool(gpus) and not settings.gpu_off and settings.ubatch_size >= OP_OFFLOAD_MIN_BATCH
     if offloads and copied > 0:
         g = gpus[0]  # the highest-priority backend that accepts the op: the first GPU
-        gen = gpu_generation(g)
+        gen = gpu_generation(g, backend)
         offload_gpu = GpuRead(g.name, gen, 0.0, 0.0, (g.memory_bandwidth_gbs or 200.0) * GB, 0.0, _peak_flops(g, gen))
         pcie_ubatch = copied / pcie_bandwidth(g)
         gen_, lanes, known = pcie_link(g)
