@@ -95,6 +95,14 @@ TensorSplitOpt = Annotated[
 ThreadsOpt = Annotated[
     int | None, typer.Option("--threads", "-t", min=1, max=_INT_MAX, help="CPU threads.", rich_help_panel=_P)
 ]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="llama.cpp backend to plan for: cuda, rocm, vulkan, metal, sycl or cpu (default: the one deployed).",
+        rich_help_panel=_P,
+    ),
+]
 RuntimeOpt = Annotated[str, typer.Option("--runtime", help="llama-server or llama-cpp-python.", rich_help_panel=_P)]
 MarginOpt = Annotated[
     str | None,
@@ -179,6 +187,7 @@ _OVERRIDE_PARAMS: list[tuple[str, Any]] = [
     ("n_cpu_moe", NCpuMoeOpt),
     ("tensor_split", TensorSplitOpt),
     ("threads", ThreadsOpt),
+    ("backend", BackendOpt),
 ]
 _PLAN_PARAMS: list[tuple[str, Any, Any]] = [
     ("runtime", RuntimeOpt, "llama-server"),
@@ -243,6 +252,7 @@ def with_plan_options(func: F) -> F:
     return typing.cast(F, _with_params(func, added, collect))
 
 
+BACKENDS = ("cuda", "rocm", "vulkan", "metal", "sycl", "cpu")
 KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 
 
@@ -260,8 +270,11 @@ def overrides_from_options(
     n_cpu_moe: int | None = None,
     tensor_split: str | None = None,
     threads: int | None = None,
+    backend: str | None = None,
 ) -> Overrides:
     """Validate the override options (one clear line for a bad value) into Overrides."""
+    if backend is not None and backend.lower() not in BACKENDS:
+        raise BadInput(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     for name, value in (("--cache-type-k", cache_type_k), ("--cache-type-v", cache_type_v)):
         if value is not None and value.lower() not in KV_TYPES:
             raise BadInput(f"{name} {value!r} is not a KV cache type (one of: {', '.join(KV_TYPES)})")
@@ -290,4 +303,5 @@ def overrides_from_options(
         n_cpu_moe=n_cpu_moe,
         tensor_split=split,
         threads=threads,
+        backend=typing.cast(Any, backend.lower()) if backend else None,
     )

@@ -179,6 +179,7 @@ def quant_family(quant: str) -> str:
 
 
 GPU_BACKENDS = ("cuda", "rocm", "vulkan", "metal", "sycl")
+BACKEND_LABELS = {"rocm": "ROCm", "vulkan": "Vulkan (ROCm's until fitted)", "metal": "Metal", "sycl": "SYCL"}
 
 
 def gpu_generation(gpu: Gpu, backend: str | None = None) -> str:
@@ -420,9 +421,11 @@ def estimate_speed(
     cpu: Cpu,
     *,
     context_fill: int = 512,
+    backend: str | None = None,
 ) -> Speed:
-    """Tokens/s for a placement. `context_fill` is the context already in the KV cache while generating."""
-    terms = speed_terms(facts, settings, memory, gpus, cpu, context_fill=context_fill)
+    """Tokens/s for a placement. `context_fill` is the context already in the KV cache while generating;
+    `backend` the llama.cpp backend (None: the vendor's default, see gpu_generation)."""
+    terms = speed_terms(facts, settings, memory, gpus, cpu, context_fill=context_fill, backend=backend)
     c = DEFAULT_CONSTANTS
     tg = 1.0 / generation_seconds(terms, c)
     pp_time = prompt_seconds(terms, c)
@@ -444,7 +447,8 @@ def estimate_speed(
 def _basis(terms: SpeedTerms, c: SpeedConstants) -> str:
     parts = [
         f"{g.name}: {(g.weight_bytes + g.kv_bytes) / GB:.2f} GB/token at "
-        f"{c.eta(g.generation, terms.family):.2f} x {g.bandwidth / GB:.0f} GB/s"
+        f"{c.eta(g.generation, terms.family):.2f} x {g.bandwidth / GB:.0f} GB/s "
+        f"({BACKEND_LABELS.get(g.generation, 'CUDA ' + g.generation)} constants)"
         for g in terms.gpus
     ]
     if terms.host_bytes:

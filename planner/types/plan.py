@@ -138,6 +138,9 @@ class Overrides(BaseModel):
     tensor_split: list[float] | None = None
     threads: int | None = None
     mmap: bool | None = None
+    # the llama.cpp backend the speed is predicted for; None: the one planner deploys (CUDA, ROCm or Vulkan by the
+    # image choice, SYCL on Intel, Metal on Apple, CPU without a GPU)
+    backend: Literal["cuda", "rocm", "vulkan", "metal", "sycl", "cpu"] | None = None
 
 
 class PlanRequest(BaseModel):

@@ -68,3 +68,24 @@ def test_bad_cpu_options_are_one_line_and_exit_2(args: list[str]) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("planner: error:"), proc.stderr
+
+
+def test_backend_option_plans_for_that_backend() -> None:
+    rocm = _plan("--gpu", "RX 7900 XT", "--ram", "32GB", "--backend", "rocm")
+    assert "(ROCm constants)" in rocm["speed"]["basis"]
+    default = _plan("--gpu", "RX 7900 XT", "--ram", "32GB")  # the image planner deploys for gfx1100 is ROCm
+    assert "(ROCm constants)" in default["speed"]["basis"]
+    vulkan = _plan("--gpu", "RX 7900 XT", "--ram", "32GB", "--backend", "vulkan")
+    assert "(Vulkan (ROCm's until fitted) constants)" in vulkan["speed"]["basis"]
+    cpu = _plan("--gpu", "RX 7900 XT", "--ram", "32GB", "--backend", "cpu")
+    assert cpu["where"] == "CPU" and cpu["memory"]["devices"] == []
+    cuda = _plan("--gpu", "RTX 3090", "--ram", "32GB", "--backend", "cuda")
+    assert "(CUDA ampere_plus constants)" in cuda["speed"]["basis"]
+
+
+@pytest.mark.parametrize("args", [["--backend", "opencl"], ["--gpu", "RTX 3090", "--backend", "metal"]])
+def test_bad_backend_is_one_line_and_exit_2(args: list[str]) -> None:
+    proc = planner("plan", MODEL, "--offline", *args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("planner: error:") and "--backend" in lines[0], proc.stderr
