@@ -53,9 +53,7 @@ def rows_from(research: Path) -> list[dict]:
         if m.get("ngl") not in (99, 100) or m.get("tg128") is None:
             continue
         backend = {"rocm": "ROCm", "metal": "Metal", "sycl": "SYCL", "vulkan": "Vulkan"}[m["backend"].lower()]
-        notes = "; ".join(
-            f"{k}: {m[k]}" for k in ("os", "driver", "build") if m.get(k)
-        )
+        notes = "; ".join(f"{k}: {m[k]}" for k in ("os", "driver", "build") if m.get(k))
         rows.append(
             {
                 "id": f"{_slug(m['gpu'].split(' (')[0])}-{backend.lower()}-llama-2-7b-q4-0-{i}",
