@@ -123,3 +123,30 @@ def test_issue_figures_gpt_oss_120b_on_a_16gb_card() -> None:
     assert plan.speed.host_bytes_per_token == pytest.approx(29 * 1692057600 * 4 / 128, abs=2)
     # 49 GB copied per 512-token ubatch at 15.8 GB/s caps the prompt near 160 tokens/s
     assert plan.speed.prompt_tokens_per_s < 512 / (29 * 1692057600 / (PCIE_GBS[3] * 16 * GB))
+
+
+def test_a_real_moe_file_reads_its_experts_at_their_own_types(tmp_path) -> None:  # noqa: ANN001
+    """A real GGUF whose expert tensors mix types as llama-quantize does (Q6_K ffn_down, Q4_K gate/up): the bytes a
+    token reads from RAM are those tensors' own bytes, n_expert_used of n_expert, read off the header by gguf-py."""
+    import json
+
+    import gguf
+    from cli.test_plan import planner
+    from ggufgen import write_model
+
+    path = write_model(
+        tmp_path / "moe-mixed.gguf", n_layer=4, n_embd=256, n_head=4, n_head_kv=2, n_ff=256, n_vocab=2000,
+        n_expert=4, n_expert_used=2, wtype="Q8_0", tensor_types={"ffn_down_exps": "Q6_K", "_exps": "Q4_K"},
+        zeros=True,
+    )  # fmt: skip
+    reader = gguf.GGUFReader(path)
+    types = {t.name: t.tensor_type.name for t in reader.tensors}
+    assert types["blk.0.ffn_down_exps.weight"] == "Q6_K" and types["blk.0.ffn_up_exps.weight"] == "Q4_K"
+    proc = planner("plan", str(path), "--gpu", "RTX 3090", "--n-cpu-moe", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["settings"]["n_cpu_moe"] == 2 and plan["memory"]["devices"][0]["layers"] == 4
+    in_ram = sum(
+        int(t.n_bytes) for t in reader.tensors if t.name.startswith(("blk.0.", "blk.1.")) and "_exps" in t.name
+    )
+    assert plan["speed"]["host_bytes_per_token"] == pytest.approx(in_ram * 2 / 4, abs=2)
