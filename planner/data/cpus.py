@@ -210,3 +210,13 @@ def cpu_from_spec(spec: CpuSpec, *, source: str) -> Cpu:
         db_match=spec.name,
         source=source,
     )
+
+
+def enrich_cpu(cpu: Cpu, *, directory: Path | None = None) -> Cpu:
+    """A probed CPU with what its database row adds: which cores llama.cpp computes on (a hybrid Intel part's
+    P-cores). Only when the probe sees the whole chip (its core count is the row's): a VM or container given a few
+    cores keeps what it was given. RAM bandwidth is not taken from the row: it is the board's, not the chip's."""
+    spec = match_cpu(cpu.model, directory=directory)
+    if spec is None or spec.cores != cpu.physical_cores:
+        return cpu
+    return cpu.model_copy(update={"performance_cores": spec.performance_cores, "db_match": spec.name})

@@ -51,3 +51,17 @@ def test_names_do_not_collide() -> None:
     for row in load_cpus():
         for written in (row.name, *row.aliases):
             assert keys.setdefault(cpu_key(written), row.name) == row.name, written
+
+
+def test_a_probed_hybrid_cpu_computes_on_its_p_cores() -> None:
+    from planner.data.cpus import enrich_cpu
+    from planner.types.hardware import Cpu
+
+    probed = Cpu(model="13th Gen Intel(R) Core(TM) i9-13900K", physical_cores=24, logical_cores=32)
+    enriched = enrich_cpu(probed)
+    assert enriched.performance_cores == 8 and enriched.db_match == "Core i9-13900K"
+    assert enriched.memory_bandwidth_gbs is None  # the board's memory, not the chip's maximum
+    vm = Cpu(model="AMD EPYC 7763 64-Core Processor", physical_cores=2, logical_cores=2)  # a 2-vCPU slice
+    assert enrich_cpu(vm) == vm
+    unknown = Cpu(model="Intel(R) Xeon(R) Processor", physical_cores=2, logical_cores=2)
+    assert enrich_cpu(unknown) == unknown
