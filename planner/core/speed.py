@@ -476,13 +476,30 @@ def disk_seconds_per_token(facts: ModelFacts, host_capacity: int, disk_gbs: floa
     return uncached / bandwidth
 
 
+# llama-quant.cpp's row-alignment fallback (research quant_models.md 1.1): a 256-block type needs rows that are a
+# multiple of 256; ffn_down's rows are n_ff long, and where n_ff is not (Qwen1.5-14B: 13696) its intended type is
+# replaced. File types whose ffn_down has one intended type (the research table) -> the substitute's family and bits
+# per weight: Q2_K (ffn_down Q3_K -> Q4_0), Q3_K_M (Q4_K -> Q5_0), Q3_K_L (Q5_K -> Q5_1), Q4_K_S (Q4_K -> Q5_0).
+FFN_DOWN_FALLBACK: dict[str, tuple[str, float]] = {
+    "Q2_K": ("legacy", 4.5),
+    "Q3_K_M": ("legacy", 5.5),
+    "Q3_K_L": ("legacy", 6.0),
+    "Q4_K_S": ("legacy", 5.5),
+}
+
+
 def _family_shares(facts: ModelFacts) -> tuple[tuple[str, float], ...]:
-    """Bytes of the repeating layers by quant family of their real tensor types (empty for catalog facts, which
-    carry no tensor list: the file type's family then stands for all of them). Norms and biases (F32) are
-    ignored: they are a rounding error of the bytes."""
+    """Bytes of the repeating layers by quant family of their real tensor types. Catalog facts carry no tensor list:
+    the file type's family stands for all of them, except the ffn_down that llama-quant's alignment fallback
+    moves to another family (FFN_DOWN_FALLBACK). Norms and biases (F32) are ignored: a rounding error of the
+    bytes."""
     cached: tuple[tuple[str, float], ...] | None = facts._derived.get("family_shares")
     if cached is not None:
         return cached
+    if not facts.tensors:
+        shares = _catalog_family_shares(facts)
+        facts._derived["family_shares"] = shares
+        return shares
     totals: dict[str, int] = {}
     for t in facts.tensors:
         if t.name.startswith("blk.") and t.ggml_type != "F32":
@@ -492,6 +509,17 @@ def _family_shares(facts: ModelFacts) -> tuple[tuple[str, float], ...]:
     shares = tuple(sorted((fam, n / whole) for fam, n in totals.items())) if whole else ()
     facts._derived["family_shares"] = shares
     return shares
+
+
+def _catalog_family_shares(facts: ModelFacts) -> tuple[tuple[str, float], ...]:
+    fallback = FFN_DOWN_FALLBACK.get(facts.quant.upper())
+    ff = facts.ff(0)
+    if fallback is None or facts.is_moe or not ff or ff % 256 == 0 or not facts.layer_bytes:
+        return ()
+    family, bpw = fallback
+    layer = sum(facts.layer_bytes) / len(facts.layer_bytes)
+    share = min(1.0, ff * facts.n_embd * bpw / 8 / layer) if layer else 0.0
+    return tuple(sorted(((family, share), (quant_family(facts.quant), 1.0 - share))))
 
 
 def _active_fraction(facts: ModelFacts) -> float:

@@ -134,3 +134,15 @@ def test_non_cuda_backends_use_their_own_fitted_constants(backend: str, gpu: str
     gpus = [_gpu(gpu)]
     plan_terms = speed_terms(facts, settings, estimate_memory(facts, settings, gpus), gpus, CPU)
     assert {g.generation for g in plan_terms.gpus} == {backend.lower()}
+
+
+def test_catalog_q2k_reads_the_fallback_ffn_down_at_its_own_speed() -> None:
+    """Qwen1.5-14B's ffn_down rows (13696) are not 256-aligned, so llama-quant stores them as Q4_0 in a Q2_K file
+    (research quant_models.md): a catalog plan weighs that share at Q4_0's speed, as a real header would."""
+    from planner.core.speed import _family_shares
+
+    qwen = facts_from_catalog(find("qwen1.5-14b-chat"), "Q2_K")
+    shares = dict(_family_shares(qwen))
+    expected = qwen.n_ff * qwen.n_embd * 4.5 / 8 / qwen.layer_bytes[0]
+    assert shares["legacy"] == pytest.approx(expected) and shares["lowbit"] == pytest.approx(1 - expected)
+    assert _family_shares(facts_from_catalog(find("llama-2-7b"), "Q2_K")) == ()  # 11008 = 43 x 256: no fallback
