@@ -49,16 +49,28 @@ def what_if(
     *,
     hardware_file: str | Path | None = None,
     container: bool = False,
+    cpu: str | None = None,
+    ram_bandwidth: str | None = None,
 ) -> Hardware:
     """Hardware to plan for: this machine (or a saved profile) with what you name replaced.
 
-    `gpus=["2x RTX 3090"]` replaces the GPUs (`["none"]` for CPU only), `ram="64GB"` the RAM, `cpu_cores=8` the
-    cores; what is not named is probed here (or read from `hardware_file`, saved by `planner probe --save`).
+    `gpus=["2x RTX 3090"]` replaces the GPUs (`["none"]` for CPU only) and makes it another machine, whose CPU is
+    `cpu` ("Ryzen 9 7950X"), else the SoC the GPU implies, else a stated default, never this one's; `ram="64GB"`
+    the RAM, `cpu_cores=8` the cores, `ram_bandwidth="20GB/s"` the RAM bandwidth; what is not named is probed here
+    (or read from `hardware_file`, saved by `planner probe --save`).
     """
     from planner.hardware.whatif import resolve_hardware
 
     path = Path(hardware_file) if hardware_file is not None else None
-    return resolve_hardware(list(gpus) if gpus is not None else None, ram, cpu_cores, path, container=container)
+    return resolve_hardware(
+        list(gpus) if gpus is not None else None,
+        ram,
+        cpu_cores,
+        path,
+        container=container,
+        cpu=cpu,
+        ram_bandwidth=ram_bandwidth,
+    )
 
 
 def plan(
@@ -114,12 +126,43 @@ def plan_request(request: PlanRequest) -> Plan:
         from planner.errors import BadInput
 
         raise BadInput(f"--tensor-split has {len(request.overrides.tensor_split)} values for {len(hw.gpus)} GPU(s)")
+    request, hw = _with_backend(request)
     if request.model is None:
         return plan_recommended(recommended_models(hw, request.use_case), request)
     candidates, notices = candidates_for(
         request.model, hw, quant=request.overrides.quant, offline=request.offline, margin_bytes=request.margin_bytes
     )
     return plan_named(candidates, request, notices)
+
+
+# which GPU vendor each backend runs on (Vulkan: any)
+_BACKEND_VENDOR = {"cuda": "nvidia", "rocm": "amd", "metal": "apple", "sycl": "intel"}
+
+
+def _with_backend(request: PlanRequest) -> tuple[PlanRequest, Hardware]:
+    """The request with its backend settled: the user's --backend (checked against the GPUs; cpu drops them), else
+    the backend of the image planner deploys (ROCm or Vulkan on AMD by the image's gfx targets), so the speed is
+    predicted for what will run."""
+    from planner.errors import BadInput
+
+    hw = request.hardware
+    backend: str | None = request.overrides.backend
+    if backend == "cpu":
+        hw = hw.model_copy(update={"gpus": [], "warnings": [*hw.warnings, "--backend cpu: the GPUs are not used"]})
+    elif backend is not None:
+        vendor = _BACKEND_VENDOR.get(backend)
+        if not hw.gpus or (vendor and any(g.vendor != vendor for g in hw.gpus)):
+            names = ", ".join(g.name for g in hw.gpus) or "no GPU"
+            raise BadInput(f"--backend {backend} does not run on the GPUs planned for ({names})")
+    elif any(g.vendor in ("amd", "intel") for g in hw.gpus) and not any(g.vendor == "nvidia" for g in hw.gpus):
+        from planner.data.engines import server_image_for
+
+        image = server_image_for(hw).backend
+        backend = {"intel": "sycl"}.get(image, image) if image in ("rocm", "vulkan", "intel") else None
+    if backend == request.overrides.backend and hw is request.hardware:
+        return request, hw
+    overrides = request.overrides.model_copy(update={"backend": backend})
+    return request.model_copy(update={"overrides": overrides, "hardware": hw}), hw
 
 
 def doctor(

@@ -51,6 +51,8 @@ class ModelShape:
     extra_kv: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     zeros: bool = False  # all-zero weights: valid for every type and fast to write (memory benches)
+    # per-tensor types as llama-quantize mixes them, by name part: {"ffn_down_exps": "Q6_K"} (default: wtype)
+    tensor_types: dict[str, str] = field(default_factory=dict)
 
     @property
     def head_dim_(self) -> int:
@@ -173,7 +175,8 @@ def _fill(writer: gguf.GGUFWriter, spec: ModelShape) -> None:
 
     rng = np.random.default_rng(spec.seed)
     for name, ne, kind in _tensor_specs(spec):
-        _add_tensor(writer, rng, name, ne, spec.wtype if kind == "weight" else "F32", kind, zeros=spec.zeros)
+        wtype = next((t for part, t in spec.tensor_types.items() if part in name), spec.wtype)
+        _add_tensor(writer, rng, name, ne, wtype if kind == "weight" else "F32", kind, zeros=spec.zeros)
 
 
 def _tensor_specs(spec: ModelShape) -> Iterator[tuple[str, list[int], str]]:

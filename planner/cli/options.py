@@ -30,6 +30,18 @@ RamOpt = Annotated[
     str | None,
     typer.Option("--ram", help="What-if host RAM, e.g. 8GB, 16GiB.", rich_help_panel="Hardware"),
 ]
+CpuOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cpu",
+        help='What-if CPU or SoC from planner\'s CPU database, e.g. "Ryzen 9 7950X", "Raspberry Pi 5".',
+        rich_help_panel="Hardware",
+    ),
+]
+RamBandwidthOpt = Annotated[
+    str | None,
+    typer.Option("--ram-bandwidth", help="What-if host RAM bandwidth, e.g. 20GB/s.", rich_help_panel="Hardware"),
+]
 CpuCoresOpt = Annotated[
     int | None,
     typer.Option("--cpu-cores", min=1, help="What-if physical CPU cores.", rich_help_panel="Hardware"),
@@ -83,6 +95,14 @@ TensorSplitOpt = Annotated[
 ThreadsOpt = Annotated[
     int | None, typer.Option("--threads", "-t", min=1, max=_INT_MAX, help="CPU threads.", rich_help_panel=_P)
 ]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="llama.cpp backend to plan for: cuda, rocm, vulkan, metal, sycl or cpu (default: the one deployed).",
+        rich_help_panel=_P,
+    ),
+]
 RuntimeOpt = Annotated[str, typer.Option("--runtime", help="llama-server or llama-cpp-python.", rich_help_panel=_P)]
 MarginOpt = Annotated[
     str | None,
@@ -106,18 +126,27 @@ OfflineOpt = Annotated[
 
 @dataclass
 class HardwareOptions:
-    """--gpu / --ram / --cpu-cores / --hardware as given; `hardware()` turns them into the Hardware to plan for."""
+    """--gpu / --cpu / --ram / --cpu-cores / --ram-bandwidth / --hardware as given; `hardware()` turns them into the
+    Hardware to plan for."""
 
     gpu: list[str] | None = None
     ram: str | None = None
     cpu_cores: int | None = None
     hardware_file: Path | None = None
+    cpu: str | None = None
+    ram_bandwidth: str | None = None
 
     def hardware(self, *, container: bool = False) -> Hardware:
         import planner
 
         return planner.what_if(
-            self.gpu, self.ram, self.cpu_cores, hardware_file=self.hardware_file, container=container
+            self.gpu,
+            self.ram,
+            self.cpu_cores,
+            hardware_file=self.hardware_file,
+            container=container,
+            cpu=self.cpu,
+            ram_bandwidth=self.ram_bandwidth,
         )
 
 
@@ -154,6 +183,8 @@ _HARDWARE_PARAMS: list[tuple[str, Any]] = [
     ("ram", RamOpt),
     ("cpu_cores", CpuCoresOpt),
     ("hardware_file", HardwareOpt),
+    ("cpu", CpuOpt),
+    ("ram_bandwidth", RamBandwidthOpt),
 ]
 _OVERRIDE_PARAMS: list[tuple[str, Any]] = [
     ("quant", QuantOpt),
@@ -168,6 +199,7 @@ _OVERRIDE_PARAMS: list[tuple[str, Any]] = [
     ("n_cpu_moe", NCpuMoeOpt),
     ("tensor_split", TensorSplitOpt),
     ("threads", ThreadsOpt),
+    ("backend", BackendOpt),
 ]
 _PLAN_PARAMS: list[tuple[str, Any, Any]] = [
     ("runtime", RuntimeOpt, "llama-server"),
@@ -233,6 +265,7 @@ def with_plan_options(func: F) -> F:
     return typing.cast(F, _with_params(func, added, collect))
 
 
+BACKENDS = ("cuda", "rocm", "vulkan", "metal", "sycl", "cpu")
 KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 
 
@@ -250,8 +283,11 @@ def overrides_from_options(
     n_cpu_moe: int | None = None,
     tensor_split: str | None = None,
     threads: int | None = None,
+    backend: str | None = None,
 ) -> Overrides:
     """Validate the override options (one clear line for a bad value) into Overrides."""
+    if backend is not None and backend.lower() not in BACKENDS:
+        raise BadInput(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     for name, value in (("--cache-type-k", cache_type_k), ("--cache-type-v", cache_type_v)):
         if value is not None and value.lower() not in KV_TYPES:
             raise BadInput(f"{name} {value!r} is not a KV cache type (one of: {', '.join(KV_TYPES)})")
@@ -280,4 +316,5 @@ def overrides_from_options(
         n_cpu_moe=n_cpu_moe,
         tensor_split=split,
         threads=threads,
+        backend=typing.cast(Any, backend.lower()) if backend else None,
     )

@@ -78,11 +78,26 @@ def reasons_for(chosen: Candidate, fit: Fit, evaluated: list[tuple[Candidate, Fi
             f"(3 % of VRAM, within 256 MiB to 1 GiB); runtime overhead {dev.overhead_bytes / MiB:.0f} MiB per GPU "
             "counted"
         )
-    reasons.append(f"{s.threads} threads: one per physical core (hyper-threads slow llama.cpp's matmuls)")
+    reasons.append(_threads_reason(s.threads, hw))
     comparison = quality_comparison(chosen)
     if comparison:
         reasons.append(comparison)
     return reasons
+
+
+def _threads_reason(threads: int, hw: Hardware) -> str:
+    """Why this many threads, true for the CPU planned for: which cores it has, and which CPU when not probed."""
+    cpu = hw.cpu
+    whose = f" of the {cpu.model}" if cpu.source.startswith("what-if") else ""
+    hybrid = bool(cpu.performance_cores and cpu.performance_cores < cpu.physical_cores)
+    smt = cpu.logical_cores > cpu.physical_cores
+    left_out = [word for word, present in (("efficiency cores", hybrid), ("hyper-threads", smt)) if present]
+    why = f" ({' and '.join(left_out)} slow llama.cpp's matmuls)" if left_out else ""
+    if hybrid and threads == cpu.performance_cores:
+        return f"{threads} threads: one per performance core{whose}, llama.cpp's own default{why}"
+    if threads == cpu.physical_cores:
+        return f"{threads} threads: one per physical core{whose}{why}"
+    return f"{threads} threads: as given (the CPU{whose} has {cpu.physical_cores} physical cores)"
 
 
 def quant_rank_of(c: Candidate) -> int:

@@ -123,7 +123,8 @@ def _ctx_options(facts: ModelFacts, ov: Overrides) -> list[int]:
 
 
 def _threads(hw: Hardware, ov: Overrides) -> int:
-    return ov.threads or max(1, hw.cpu.physical_cores)
+    # llama.cpp's own default (common.cpp cpu_get_num_math): performance cores only, one thread per core
+    return ov.threads or max(1, hw.cpu.performance_cores or hw.cpu.physical_cores)
 
 
 def _settings(
@@ -172,13 +173,15 @@ def _where(facts: ModelFacts, settings: Settings, gpus: list[Gpu]) -> str:
     return "GPU+CPU"
 
 
-def _evaluate(facts: ModelFacts, hw: Hardware, settings: Settings, runtime: Runtime, margins: list[int]) -> Fit:
+def _evaluate(
+    facts: ModelFacts, hw: Hardware, settings: Settings, runtime: Runtime, margins: list[int], backend: str | None
+) -> Fit:
     memory = estimate_memory(facts, settings, hw.gpus, runtime, margin_bytes=0)
     for dev, gpu, margin in zip(memory.devices, hw.gpus, margins):
         dev.capacity_bytes = max(0, gpu_capacity(gpu) - margin)
     memory.margin_bytes = max(margins, default=0)
     memory.host.capacity_bytes = host_capacity(hw)
-    speed = estimate_speed(facts, settings, memory, hw.gpus, hw.cpu)
+    speed = estimate_speed(facts, settings, memory, hw.gpus, hw.cpu, backend=backend)
     where = _where(facts, settings, hw.gpus)
     return Fit(settings, memory, speed, where == "GPU", where)
 
@@ -234,9 +237,8 @@ def fit_model(
     kvs = _kv_options(ov, tier.last_resort_kv)
 
     def attempt(ctx: int, kv: tuple[str, str], ngl: int, ub: int) -> Fit:
-        return _evaluate(
-            facts, hw, _settings(facts, hw, ov, ctx=ctx, kv=kv, ngl=ngl, ubatch=ub, runtime=runtime), runtime, margins
-        )
+        settings = _settings(facts, hw, ov, ctx=ctx, kv=kv, ngl=ngl, ubatch=ub, runtime=runtime)
+        return _evaluate(facts, hw, settings, runtime, margins, ov.backend)
 
     if tier.full_offload or not hw.gpus:
         ngl = full if hw.gpus else 0
@@ -262,7 +264,7 @@ def fit_model(
                     settings = _settings(
                         facts, hw, ov, ctx=ctx, kv=kv, ngl=full, ubatch=ubatches[0], runtime=runtime, n_cpu_moe=n
                     )
-                    return _evaluate(facts, hw, settings, runtime, margins)
+                    return _evaluate(facts, hw, settings, runtime, margins, ov.backend)
 
                 best = _first_that_fits(list(range(1, facts.n_layer + 1)), with_cpu_moe, fits)
                 if best is not None:
@@ -302,7 +304,7 @@ def closest_attempt(facts: ModelFacts, hw: Hardware, ov: Overrides, runtime: Run
     kv = _kv_options(ov, True)[-1]
     ngl = ov.n_gpu_layers if ov.n_gpu_layers is not None else (facts.n_layer + 1 if hw.gpus else 0)
     settings = _settings(facts, hw, ov, ctx=ctx, kv=kv, ngl=ngl, ubatch=ov.ubatch_size or 256, runtime=runtime)
-    return _evaluate(facts, hw, settings, runtime, margins)
+    return _evaluate(facts, hw, settings, runtime, margins, ov.backend)
 
 
 def choose(

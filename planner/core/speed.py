@@ -8,8 +8,23 @@ token:
 with eta = ETA_BASE[GPU generation] x ETA_FAMILY[quant family], the fraction of spec bandwidth llama.cpp's kernels
 reach, and t0 a fixed per-token cost (kernel launches, sampling; larger without CUDA graphs). Host-resident
 weights are read from RAM at the CPU's bandwidth. Prompt processing is compute-bound: 2 x active parameters FLOPs
-per token at an effective rate per GPU generation; host layers are op-offloaded to the GPU, paying a PCIe copy of
-their weights per ubatch.
+per token at an effective rate per GPU generation, plus the PCIe copy of host weights the GPU computes on.
+
+Where bytes are read follows llama.cpp's scheduler (ggml/src/ggml-backend.cpp):
+* `ggml_backend_sched_backend_id_from_cur`: an op whose weight lives in a host buffer runs on the CPU unless a
+  higher-priority backend's `offload_op` accepts it (`sched->op_offload`, on by default); CUDA, SYCL and Metal
+  accept MUL_MAT / MUL_MAT_ID with a batch (ne[1], MUL_MAT_ID: ne[2]) of at least 32 and never GET_ROWS
+  (`get_op_batch_size` / `ggml_backend_cuda_device_offload_op`). So for a prompt ubatch >= 32 every host weight of
+  a matmul (dense blocks left on the host, `--n-cpu-moe` experts) is copied to the first GPU as a split input, once
+  per ubatch; token_embd (GET_ROWS) is never copied, and the output matmul of a prompt has one row per slot (below
+  32) and stays on the CPU.
+* `ggml_backend_sched_compute_splits`: for a MUL_MAT_ID weight in a host buffer only the experts the ubatch's ids
+  use are copied (groups of consecutive experts). With uniform routing the expected share of a layer's experts a
+  ubatch of U tokens touches is 1 - (1 - n_expert_used / n_expert)^U (~1 for U = 512 and 8 of 128).
+* Generation (batch 1 < 32): host weights are computed by the CPU where they lie. A token reads, per MoE layer,
+  n_expert_used of the n_expert experts (`build_moe_ffn` in src/llama-graph.cpp selects the top-k experts per
+  token; MUL_MAT_ID reads only those rows), so expert tensors count at n_expert_used / n_expert of their bytes,
+  each at its own tensor type; dense tensors (attention, shared experts, norms, the output layer) count whole.
 
 The estimate is split in two: `speed_terms` (the bytes, FLOPs and bandwidths of one placement) and
 `generation_seconds` / `prompt_seconds` (the same terms under a set of constants). bench/speed_vs_published.py fits
@@ -20,6 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from planner.core.memory import OP_OFFLOAD_MIN_BATCH
 from planner.types.hardware import Cpu, Gpu
 from planner.types.model import ModelFacts
 from planner.types.plan import MemoryUse, Settings, Speed
@@ -36,8 +52,14 @@ ETA_BASE: dict[str, float] = {
     "ampere_plus": 0.762,
     "hbm": 0.531,
     "maxwell": 0.50,  # prior: M40 Q4_0 at 0.50 of spec (research speeds-calibration utilization summary)
-    "apple": 0.65,  # prior: no Metal row in the calibration set
-    "amd": 0.37,  # prior: MI50 Q4_0 at 0.37 (research utilization summary)
+    # non-CUDA backends, by the backend llama.cpp runs on (gpu_generation)
+    # non-CUDA backends, fitted on the Llama-2-7B Q4_0 rows imported from research speeds-more.json
+    # (scripts/import_speeds_more.py): 7 Metal rows (M1, M1 Ultra, M3 Pro, M3 Ultra, M4 Pro, M4 Max), 5 ROCm rows
+    # (MI50, MI300X, RX 7900 XT, W7900), 1 SYCL row (Arc B580)
+    "metal": 0.893,
+    "rocm": 0.706,
+    "vulkan": 0.706,  # no fitted Vulkan row on a known GPU yet: ROCm's figure
+    "sycl": 0.672,
     "cpu": 0.60,  # prior: CPU generation reaches ~60 % of RAM bandwidth
 }
 # Multiplier by quant family (legacy Q4_0/Q4_1/Q5_0 = 1).
@@ -53,8 +75,10 @@ T0: dict[str, float] = {
     "ampere_plus_no_graphs": 0.00233,  # Ampere+ builds before May 2024 (used by the calibration of old rows)
     "hbm": 0.00083,  # tied to ampere_plus: the same CUDA-graph launch path
     "maxwell": 0.004,  # prior: no graphs, slowest launches
-    "apple": 0.0015,  # prior
-    "amd": 0.003,  # prior
+    "metal": 0.00553,
+    "rocm": 0.00345,
+    "vulkan": 0.00345,  # no fitted row: ROCm's figure
+    "sycl": 0.00345,  # one row fits its eta only: ROCm's figure
     "cpu": 0.001,  # prior
 }
 # Effective prompt rate as a fraction of the card's dense FP16 rate (tensor cores), or on Pascal/Maxwell of FP32
@@ -65,8 +89,10 @@ PP_EFFICIENCY: dict[str, float] = {
     "ampere_plus": 0.498,
     "hbm": 0.193,
     "maxwell": 0.6,  # prior
-    "apple": 0.6,  # prior
-    "amd": 0.3,  # prior
+    "metal": 0.609,  # of the FP32 figure; 3 rows whose GPU row has one (M1 x2, M1 Ultra)
+    "rocm": 0.367,
+    "vulkan": 0.367,  # no fitted row: ROCm's figure
+    "sycl": 1.067,  # one row (Arc B580); against its XMX FP16 figure
     "cpu": 0.5,  # prior
 }
 PP_LOWBIT: dict[str, float] = {"pascal": 0.629, "maxwell": 0.629}  # dp4a K-quant MMQ: P40 Q3_K_S 583 vs Q4_0 912
@@ -124,7 +150,7 @@ class SpeedTerms:
     host_cores: int
     t0_key: str
     flops_per_token: float
-    pcie_seconds_per_token: float  # prompt: host weights copied to the GPU once per ubatch
+    pcie_seconds_per_token: float  # prompt: pcie_seconds_per_ubatch spread over the ubatch's tokens
     offload_gpu: GpuRead | None  # the GPU op-offloaded host layers run on
     host_share: float  # share of the repeating layers on the host
     host_layers: int  # repeating layers on the host
@@ -132,6 +158,11 @@ class SpeedTerms:
     # share of the layer bytes by quant family, from the real tensor types when the header is known: a Q2_K file
     # keeps ffn_down in Q4_0 when n_ff is not a multiple of 256, and that part reads at Q4_0's speed
     family_shares: tuple[tuple[str, float], ...] = ()
+    gpu_bytes: tuple[float, ...] = ()  # per device (all of them, in order): weights + KV read per generated token
+    pcie_seconds_per_ubatch: float = 0.0  # host weights the GPU computes on, copied once per prompt ubatch
+    cpu_moe_flops_per_token: float = 0.0  # --n-cpu-moe expert FLOPs (on the CPU when the ubatch is below 32)
+    pcie_link: str = ""  # e.g. "PCIe 4.0 x16", "PCIe 3.0 x16 assumed"
+    pcie_bytes_per_ubatch: float = 0.0
 
 
 def quant_family(quant: str) -> str:
@@ -147,11 +178,24 @@ def quant_family(quant: str) -> str:
     return "legacy"
 
 
-def gpu_generation(gpu: Gpu) -> str:
+GPU_BACKENDS = ("cuda", "rocm", "vulkan", "metal", "sycl")
+BACKEND_LABELS = {"rocm": "ROCm", "vulkan": "Vulkan (ROCm's until fitted)", "metal": "Metal", "sycl": "SYCL"}
+
+
+def gpu_generation(gpu: Gpu, backend: str | None = None) -> str:
+    """The constants key of a GPU: its llama.cpp backend (metal, rocm, vulkan, sycl), and for CUDA the generation.
+    `backend` None: the backend planner deploys for the vendor (Metal on Apple, ROCm on AMD, SYCL on Intel)."""
+    chosen = (backend or "").lower()
+    if chosen in ("rocm", "vulkan", "metal", "sycl"):
+        return chosen
     if gpu.vendor == "apple" or gpu.unified_memory and gpu.vendor != "nvidia":
-        return "apple"
+        return "metal"
+    if gpu.vendor == "amd":
+        return "rocm"
+    if gpu.vendor == "intel":
+        return "sycl"
     if gpu.vendor != "nvidia":
-        return "amd"
+        return "vulkan"
     cc = gpu.cc_tuple() or (8, 0)
     name = gpu.name.upper()
     if cc < (6, 0):
@@ -166,13 +210,83 @@ def gpu_generation(gpu: Gpu) -> str:
 
 
 def _peak_flops(gpu: Gpu, gen: str) -> float:
-    if gen in ("pascal", "maxwell"):
+    # Pascal/Maxwell run dp4a/FP32 kernels; Apple publishes no FP16 rate, so Metal's fitted efficiency is against
+    # the FP32 figure rather than an assumed 2 x FP32
+    if gen in ("pascal", "maxwell", "metal"):
         return (gpu.fp32_tflops or 5.0) * 1e12
     return (gpu.fp16_tflops or (gpu.fp32_tflops or 10.0) * 2) * 1e12
 
 
 def host_bandwidth(cpu: Cpu) -> float:
     return cpu.memory_bandwidth_gbs or DEFAULT_HOST_BANDWIDTH_GBS
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the weight bytes of a placement live, split by what a token reads of them."""
+
+    gpu_expert_bytes: tuple[int, ...]  # per device: expert tensors of its blocks (read at n_used / n_expert)
+    host_dense_bytes: int  # non-expert tensors of blocks left on the host (read whole)
+    host_expert_bytes: int  # expert tensors in RAM: host blocks' and --n-cpu-moe blocks'
+    host_output_bytes: int  # the output layer when it stays on the host (lm_head; tied: the token_embd copy)
+    host_layers: int  # repeating blocks on the host
+
+
+def weight_layout(facts: ModelFacts, settings: Settings, memory: MemoryUse) -> Layout:
+    """The byte layout of a placement, read off the memory estimate itself: the host holds the first blocks (both
+    -ngl rules offload from the end), the devices the following ones in order, and the output layer stays on the
+    host when no device holds it (so a calibration row's older -ngl placement is followed too)."""
+    n_layer = facts.n_layer
+    layer_bytes = facts.layer_bytes or [0] * n_layer
+    expert_bytes = facts.layer_expert_bytes or [0] * n_layer
+    host_layers = max(0, n_layer - sum(d.layers for d in memory.devices))
+    host_dense = sum(layer_bytes[il] - expert_bytes[il] for il in range(host_layers))
+    host_experts = sum(expert_bytes[il] for il in range(host_layers))
+    gpu_experts = []
+    il = host_layers
+    for dev in memory.devices:
+        on_device = 0
+        for block in range(il, min(n_layer, il + dev.layers)):
+            if block < settings.n_cpu_moe:
+                host_experts += expert_bytes[block]  # --n-cpu-moe: the block's experts stay in RAM
+            else:
+                on_device += expert_bytes[block]
+        gpu_experts.append(on_device)
+        il += dev.layers
+    output_on_gpu = any(d.output_layer for d in memory.devices)
+    host_output = 0 if output_on_gpu else facts.output_bytes
+    return Layout(tuple(gpu_experts), host_dense, host_experts, host_output, host_layers)
+
+
+def expert_read_share(facts: ModelFacts) -> float:
+    """Share of an MoE layer's expert bytes one token reads: n_expert_used of n_expert (1 for dense models)."""
+    if not facts.is_moe or not facts.n_expert:
+        return 1.0
+    return min(1.0, facts.n_expert_used / facts.n_expert)
+
+
+def expert_copy_share(facts: ModelFacts, n_ubatch: int) -> float:
+    """Expected share of a layer's experts a ubatch of n_ubatch tokens uses, assuming uniform routing: only those
+    are copied to the GPU (ggml_backend_sched_compute_splits)."""
+    r = expert_read_share(facts)
+    return 1.0 - (1.0 - r) ** max(1, n_ubatch) if r < 1.0 else 1.0
+
+
+DEFAULT_PCIE = (3, 16)  # a link not probed and not in the GPU's row: PCIe 3.0 x16, the slowest full slot in use
+
+
+def pcie_link(gpu: Gpu) -> tuple[int, int, bool]:
+    """(generation, lanes, known) of the GPU's link: the current link when probed, else the assumed default."""
+    gen = gpu.pcie_gen_current or gpu.pcie_gen_max
+    lanes = gpu.pcie_width_current or gpu.pcie_width_max
+    known = bool(gen and lanes)
+    return (gen or DEFAULT_PCIE[0], lanes or DEFAULT_PCIE[1], known)
+
+
+def pcie_bandwidth(gpu: Gpu) -> float:
+    """Bytes/s of the GPU's link at its spec rate per lane (PCI-SIG): an upper bound of the host-to-device copy."""
+    gen, lanes, _known = pcie_link(gpu)
+    return PCIE_GBS.get(gen, PCIE_GBS[3]) * lanes * GB
 
 
 def speed_terms(
@@ -183,43 +297,60 @@ def speed_terms(
     cpu: Cpu,
     *,
     context_fill: int = 512,
+    backend: str | None = None,
 ) -> SpeedTerms:
-    """The bytes and FLOPs of one placement, independent of the fitted constants."""
+    """The bytes and FLOPs of one placement, independent of the fitted constants; `backend` as in gpu_generation."""
     active = _active_fraction(facts)
+    read_share = expert_read_share(facts)
     kv_read = _kv_bytes_per_cell(facts, settings) * min(context_fill, settings.ctx_size)
     total_layers = max(1, facts.n_layer)
+    layout = weight_layout(facts, settings, memory)
 
     reads: list[GpuRead] = []
-    for gpu, dev in zip(gpus, memory.devices):
+    gpu_bytes: list[float] = []
+    for gpu, dev, experts in zip(gpus, memory.devices, layout.gpu_expert_bytes):
+        # the device's weights (with padding) minus the experts a token does not use
+        weight_read = max(0.0, dev.weights_bytes - experts * (1.0 - read_share))
+        kv = kv_read * dev.layers / total_layers
+        gpu_bytes.append(weight_read + kv)
         if dev.weights_bytes == 0 and dev.layers == 0:
             continue
-        gen = gpu_generation(gpu)
+        gen = gpu_generation(gpu, backend)
         reads.append(
             GpuRead(
                 name=gpu.name,
                 generation=gen,
-                weight_bytes=dev.weights_bytes * active,
-                kv_bytes=kv_read * dev.layers / total_layers,
+                weight_bytes=weight_read,
+                kv_bytes=kv,
                 bandwidth=(gpu.memory_bandwidth_gbs or 200.0) * GB,
                 layer_share=dev.layers / total_layers,
                 peak_flops=_peak_flops(gpu, gen),
             )
         )
-    gpu_layers = sum(d.layers for d in memory.devices) if gpus else 0
-    cpu_layers = total_layers - gpu_layers
-    host_weights = max(0, memory.host.weights_bytes - facts.input_bytes)  # token_embd is a row lookup
-    host_bytes = host_weights * active + kv_read * cpu_layers / total_layers
+    cpu_layers = layout.host_layers
+    host_weights = layout.host_dense_bytes + layout.host_expert_bytes * read_share + layout.host_output_bytes
+    host_bytes = host_weights + kv_read * cpu_layers / total_layers
+    # FLOPs of the --n-cpu-moe experts: their share of the active bytes (the blocks' other FLOPs run on the GPU)
+    cpu_moe_experts = layout.host_expert_bytes - sum(
+        (facts.layer_expert_bytes or [0] * total_layers)[il] for il in range(total_layers) if il < cpu_layers
+    )
+    flops = 2 * max(facts.n_params, 1) * active
+    active_bytes = max(1.0, facts.size_bytes * active)
+    cpu_moe_flops = flops * cpu_moe_experts * read_share / active_bytes
 
     offload_gpu = None
-    pcie_seconds = 0.0
+    pcie_ubatch = 0.0
+    link = ""
     on_cpu = True
-    if cpu_layers > 0 and gpus and settings.ubatch_size >= 32:
-        g = gpus[0]
-        gen = gpu_generation(g)
+    copied = layout.host_dense_bytes + layout.host_expert_bytes * expert_copy_share(facts, settings.ubatch_size)
+    offloads = bool(gpus) and not settings.gpu_off and settings.ubatch_size >= OP_OFFLOAD_MIN_BATCH
+    if offloads and copied > 0:
+        g = gpus[0]  # the highest-priority backend that accepts the op: the first GPU
+        gen = gpu_generation(g, backend)
         offload_gpu = GpuRead(g.name, gen, 0.0, 0.0, (g.memory_bandwidth_gbs or 200.0) * GB, 0.0, _peak_flops(g, gen))
-        lanes = g.pcie_width_current or g.pcie_width_max or 16
-        pcie = PCIE_GBS.get(g.pcie_gen_current or g.pcie_gen_max or 3, 0.985) * lanes * GB
-        pcie_seconds = host_weights / pcie / max(1, settings.ubatch_size)
+        pcie_ubatch = copied / pcie_bandwidth(g)
+        gen_, lanes, known = pcie_link(g)
+        link = f"PCIe {gen_}.0 x{lanes}" + ("" if known else " assumed")
         on_cpu = False
     return SpeedTerms(
         family=quant_family(facts.quant),
@@ -228,13 +359,18 @@ def speed_terms(
         host_bandwidth=host_bandwidth(cpu) * GB,
         host_cores=min(settings.threads, cpu.physical_cores) or 1,
         t0_key=reads[0].generation if reads else "cpu",
-        flops_per_token=2 * max(facts.n_params, 1) * active,
-        pcie_seconds_per_token=pcie_seconds,
+        flops_per_token=flops,
+        pcie_seconds_per_token=pcie_ubatch / max(1, settings.ubatch_size),
         offload_gpu=offload_gpu,
         host_share=cpu_layers / total_layers,
         host_layers=cpu_layers,
         family_shares=_family_shares(facts),
         host_prompt_on_cpu=on_cpu,
+        gpu_bytes=tuple(gpu_bytes),
+        pcie_seconds_per_ubatch=pcie_ubatch,
+        cpu_moe_flops_per_token=cpu_moe_flops,
+        pcie_link=link,
+        pcie_bytes_per_ubatch=copied if offload_gpu is not None else 0.0,
     )
 
 
@@ -264,12 +400,13 @@ def _gpu_prompt_rate(g: GpuRead, family: str, c: SpeedConstants) -> float:
 def prompt_seconds(terms: SpeedTerms, c: SpeedConstants) -> float:
     """Seconds per prompt token (large batches)."""
     t = sum(terms.flops_per_token * g.layer_share / _gpu_prompt_rate(g, terms.family, c) for g in terms.gpus)
-    if terms.host_share > 0:
-        if terms.offload_gpu is not None:
-            rate = _gpu_prompt_rate(terms.offload_gpu, terms.family, c)
-            t += terms.pcie_seconds_per_token + terms.flops_per_token * terms.host_share / rate
-        else:
-            t += terms.flops_per_token * terms.host_share / (terms.host_cores * CPU_GFLOPS_PER_CORE * 1e9)
+    if terms.offload_gpu is not None:
+        # the copy and the matmul it feeds run one after the other (compute_splits waits for its inputs)
+        rate = _gpu_prompt_rate(terms.offload_gpu, terms.family, c)
+        t += terms.pcie_seconds_per_token + terms.flops_per_token * terms.host_share / rate
+    elif terms.host_share > 0 or terms.cpu_moe_flops_per_token > 0:
+        host_flops = terms.flops_per_token * terms.host_share + terms.cpu_moe_flops_per_token
+        t += host_flops / (terms.host_cores * CPU_GFLOPS_PER_CORE * 1e9)
     return t
 
 
@@ -284,9 +421,11 @@ def estimate_speed(
     cpu: Cpu,
     *,
     context_fill: int = 512,
+    backend: str | None = None,
 ) -> Speed:
-    """Tokens/s for a placement. `context_fill` is the context already in the KV cache while generating."""
-    terms = speed_terms(facts, settings, memory, gpus, cpu, context_fill=context_fill)
+    """Tokens/s for a placement. `context_fill` is the context already in the KV cache while generating;
+    `backend` the llama.cpp backend (None: the vendor's default, see gpu_generation)."""
+    terms = speed_terms(facts, settings, memory, gpus, cpu, context_fill=context_fill, backend=backend)
     c = DEFAULT_CONSTANTS
     tg = 1.0 / generation_seconds(terms, c)
     pp_time = prompt_seconds(terms, c)
@@ -299,13 +438,17 @@ def estimate_speed(
         prompt_low=round(pp * (1 - BAND), 1),
         prompt_high=round(pp * (1 + BAND), 1),
         basis=_basis(terms, c),
+        gpu_bytes_per_token=[int(b) for b in terms.gpu_bytes],
+        host_bytes_per_token=int(terms.host_bytes),
+        pcie_seconds_per_ubatch=round(terms.pcie_seconds_per_ubatch, 4) if terms.offload_gpu is not None else None,
     )
 
 
 def _basis(terms: SpeedTerms, c: SpeedConstants) -> str:
     parts = [
         f"{g.name}: {(g.weight_bytes + g.kv_bytes) / GB:.2f} GB/token at "
-        f"{c.eta(g.generation, terms.family):.2f} x {g.bandwidth / GB:.0f} GB/s"
+        f"{c.eta(g.generation, terms.family):.2f} x {g.bandwidth / GB:.0f} GB/s "
+        f"({BACKEND_LABELS.get(g.generation, 'CUDA ' + g.generation)} constants)"
         for g in terms.gpus
     ]
     if terms.host_bytes:
@@ -313,9 +456,14 @@ def _basis(terms: SpeedTerms, c: SpeedConstants) -> str:
             f"host RAM: {terms.host_bytes / GB:.2f} GB/token at {c.eta_base['cpu']:.2f} x "
             f"{terms.host_bandwidth / GB:.0f} GB/s"
         )
+    prompt = f"prompt: {terms.flops_per_token / 1e9:.1f} GFLOP/token"
+    if terms.offload_gpu is not None:
+        prompt += (
+            f" + copy of {terms.pcie_bytes_per_ubatch / GB:.2f} GB of host weights per ubatch over "
+            f"{terms.pcie_link} = {terms.pcie_seconds_per_ubatch:.3f} s"
+        )
     return (
-        "; ".join(parts)
-        + f"; +{c.t0[terms.t0_key] * 1000:.1f} ms/token fixed; prompt: {terms.flops_per_token / 1e9:.1f} GFLOP/token"
+        "; ".join(parts) + f"; +{c.t0[terms.t0_key] * 1000:.1f} ms/token fixed; {prompt}"
         f" (fitted on hardware_db/speed_calibration.yaml, +/-{BAND:.0%}; see bench/speed_vs_published.py)"
     )
 
@@ -328,13 +476,30 @@ def disk_seconds_per_token(facts: ModelFacts, host_capacity: int, disk_gbs: floa
     return uncached / bandwidth
 
 
+# llama-quant.cpp's row-alignment fallback (research quant_models.md 1.1): a 256-block type needs rows that are a
+# multiple of 256; ffn_down's rows are n_ff long, and where n_ff is not (Qwen1.5-14B: 13696) its intended type is
+# replaced. File types whose ffn_down has one intended type (the research table) -> the substitute's family and bits
+# per weight: Q2_K (ffn_down Q3_K -> Q4_0), Q3_K_M (Q4_K -> Q5_0), Q3_K_L (Q5_K -> Q5_1), Q4_K_S (Q4_K -> Q5_0).
+FFN_DOWN_FALLBACK: dict[str, tuple[str, float]] = {
+    "Q2_K": ("legacy", 4.5),
+    "Q3_K_M": ("legacy", 5.5),
+    "Q3_K_L": ("legacy", 6.0),
+    "Q4_K_S": ("legacy", 5.5),
+}
+
+
 def _family_shares(facts: ModelFacts) -> tuple[tuple[str, float], ...]:
-    """Bytes of the repeating layers by quant family of their real tensor types (empty for catalog facts, which
-    carry no tensor list: the file type's family then stands for all of them). Norms and biases (F32) are
-    ignored: they are a rounding error of the bytes."""
+    """Bytes of the repeating layers by quant family of their real tensor types. Catalog facts carry no tensor list:
+    the file type's family stands for all of them, except the ffn_down that llama-quant's alignment fallback
+    moves to another family (FFN_DOWN_FALLBACK). Norms and biases (F32) are ignored: a rounding error of the
+    bytes."""
     cached: tuple[tuple[str, float], ...] | None = facts._derived.get("family_shares")
     if cached is not None:
         return cached
+    if not facts.tensors:
+        shares = _catalog_family_shares(facts)
+        facts._derived["family_shares"] = shares
+        return shares
     totals: dict[str, int] = {}
     for t in facts.tensors:
         if t.name.startswith("blk.") and t.ggml_type != "F32":
@@ -344,6 +509,17 @@ def _family_shares(facts: ModelFacts) -> tuple[tuple[str, float], ...]:
     shares = tuple(sorted((fam, n / whole) for fam, n in totals.items())) if whole else ()
     facts._derived["family_shares"] = shares
     return shares
+
+
+def _catalog_family_shares(facts: ModelFacts) -> tuple[tuple[str, float], ...]:
+    fallback = FFN_DOWN_FALLBACK.get(facts.quant.upper())
+    ff = facts.ff(0)
+    if fallback is None or facts.is_moe or not ff or ff % 256 == 0 or not facts.layer_bytes:
+        return ()
+    family, bpw = fallback
+    layer = sum(facts.layer_bytes) / len(facts.layer_bytes)
+    share = min(1.0, ff * facts.n_embd * bpw / 8 / layer) if layer else 0.0
+    return tuple(sorted(((family, share), (quant_family(facts.quant), 1.0 - share))))
 
 
 def _active_fraction(facts: ModelFacts) -> float:

@@ -79,6 +79,7 @@ class Row(BaseModel):
     backend: str
     flash_attn: int | None = None
     date: str | None = None
+    build: str | None = None  # the llama.cpp build as published (commit and build number), when known
     cuda_graphs_build: bool
     placement: RowPlacement | None = None
     cpu: RowCpu | None = None
@@ -215,7 +216,15 @@ def terms_for(case: Case) -> SpeedTerms:
     """SpeedTerms of a case, with the build's CUDA-graph state: old Ampere+ builds ran without graphs."""
     from planner.core.speed import speed_terms
 
-    terms = speed_terms(case.facts, case.settings, case.memory, case.gpus, case.cpu, context_fill=case.row.context_fill)
+    terms = speed_terms(
+        case.facts,
+        case.settings,
+        case.memory,
+        case.gpus,
+        case.cpu,
+        context_fill=case.row.context_fill,
+        backend=case.row.backend,
+    )
     if terms.t0_key == "ampere_plus" and not case.row.cuda_graphs_build:
         terms = dataclasses.replace(terms, t0_key="ampere_plus_no_graphs")
     return terms

@@ -12,6 +12,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from planner.data.cpus import enrich_cpu
 from planner.errors import BadInput, EnvironmentProblem
 from planner.hardware import amd, apple, host, intel, nvidia
 from planner.types.hardware import Container, Hardware
@@ -27,7 +28,7 @@ def probe_hardware(models_dir: Path | None = None, *, gpus: bool = True, contain
         container_job = pool.submit(host.probe_container) if container else None
         nvidia_job = pool.submit(nvidia.probe_nvidia) if gpus else None
         warnings: list[str] = []
-        cpu = host.probe_cpu()
+        cpu = enrich_cpu(host.probe_cpu())  # a hybrid part computes on its P-cores (llama.cpp cpu_get_num_math)
         memory = host.probe_memory()
         disk = host.probe_disk(models_dir)
         os_name, os_release = host.probe_os()

@@ -82,6 +82,11 @@ class Cpu(BaseModel):
     logical_cores: int = 1
     flags: list[str] = Field(default_factory=list)  # normalised lower-case: avx, avx2, fma, f16c, avx512f, ...
     memory_bandwidth_gbs: float | None = None  # host RAM bandwidth, when known (used for CPU-side speed)
+    # cores llama.cpp computes on (common.cpp cpu_get_num_math: no efficiency cores, no hyper-threads); None: all
+    # physical cores
+    performance_cores: int | None = None
+    db_match: str | None = None  # the hardware_db/cpus row this CPU was taken from
+    source: str = "probe"  # probe | file | what-if: --cpu | what-if: platform | what-if: default
 
 
 class Memory(BaseModel):

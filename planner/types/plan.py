@@ -77,6 +77,12 @@ class Speed(BaseModel):
     prompt_high: float | None = None
     basis: str  # how it was derived, with the calibration source
     disk_bound_seconds_per_token: float | None = None
+    # the arithmetic behind the figures, to redo from the basis: bytes read per generated token on each device
+    # (memory.devices order) and from host RAM (weights + KV), and the PCIe copy of host weights per prompt ubatch
+    # (None when no GPU computes on host weights)
+    gpu_bytes_per_token: list[int] = Field(default_factory=list)
+    host_bytes_per_token: int = 0
+    pcie_seconds_per_ubatch: float | None = None
 
 
 class Quality(BaseModel):
@@ -133,6 +139,9 @@ class Overrides(BaseModel):
     tensor_split: list[float] | None = None
     threads: int | None = None
     mmap: bool | None = None
+    # the llama.cpp backend the speed is predicted for; None: the one planner deploys (CUDA, ROCm or Vulkan by the
+    # image choice, SYCL on Intel, Metal on Apple, CPU without a GPU)
+    backend: Literal["cuda", "rocm", "vulkan", "metal", "sycl", "cpu"] | None = None
 
 
 class PlanRequest(BaseModel):

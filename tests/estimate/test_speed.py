@@ -15,6 +15,7 @@ from planner.core.speed import (
     estimate_speed,
     generation_seconds,
     prompt_seconds,
+    speed_terms,
 )
 from planner.data.calibration import build_case, load_rows, terms_for
 from planner.data.catalog import facts_from_catalog, find
@@ -76,7 +77,10 @@ def _fitted_errors(which: str) -> list[float]:
         measured = row.tg if which == "tg" else row.pp
         if not row.fit or measured is None:
             continue
-        terms = terms_for(build_case(row))
+        case = build_case(row)
+        if which == "pp" and not all(g.fp32_tflops or g.fp16_tflops for g in case.gpus):
+            continue  # the GPU row has no FLOP figure (M3/M4 Pro, Max, Ultra): the prompt speed is a placeholder
+        terms = terms_for(case)
         seconds = (
             generation_seconds(terms, DEFAULT_CONSTANTS) if which == "tg" else prompt_seconds(terms, DEFAULT_CONSTANTS)
         )
@@ -114,3 +118,32 @@ def test_real_headers_read_each_tensor_at_its_own_quant_speed(smollm2_path: Path
     shares = dict(_family_shares(facts))
     assert sum(shares.values()) == pytest.approx(1.0)
     assert shares == {"legacy": pytest.approx(1.0)}  # SmolLM2's block tensors are all Q4_1
+
+
+@pytest.mark.parametrize(("backend", "gpu"), [("Metal", "M1 Ultra"), ("ROCm", "Radeon RX 7900 XT")])
+def test_non_cuda_backends_use_their_own_fitted_constants(backend: str, gpu: str) -> None:
+    """The Metal and ROCm rows are predicted through their own backend's constants (fitted on published rows), and
+    a plan for that GPU uses the same ones: the seed's single ROCm prior put the RX 7900 XTX 58 % slow."""
+    rows = [r for r in load_rows() if r.backend == backend and r.fit and r.tg]
+    assert len(rows) >= 5
+    for row in rows:
+        terms = terms_for(build_case(row))
+        assert {g.generation for g in terms.gpus} == {backend.lower()}
+        assert abs(1 / generation_seconds(terms, DEFAULT_CONSTANTS) / row.tg - 1) < 0.30, row.id
+    facts = facts_from_catalog(find("llama-2-7b"), "Q4_0")
+    settings = Settings(n_gpu_layers=999, ctx_size=2048, threads=8)
+    gpus = [_gpu(gpu)]
+    plan_terms = speed_terms(facts, settings, estimate_memory(facts, settings, gpus), gpus, CPU)
+    assert {g.generation for g in plan_terms.gpus} == {backend.lower()}
+
+
+def test_catalog_q2k_reads_the_fallback_ffn_down_at_its_own_speed() -> None:
+    """Qwen1.5-14B's ffn_down rows (13696) are not 256-aligned, so llama-quant stores them as Q4_0 in a Q2_K file
+    (research quant_models.md): a catalog plan weighs that share at Q4_0's speed, as a real header would."""
+    from planner.core.speed import _family_shares
+
+    qwen = facts_from_catalog(find("qwen1.5-14b-chat"), "Q2_K")
+    shares = dict(_family_shares(qwen))
+    expected = qwen.n_ff * qwen.n_embd * 4.5 / 8 / qwen.layer_bytes[0]
+    assert shares["legacy"] == pytest.approx(expected) and shares["lowbit"] == pytest.approx(1 - expected)
+    assert _family_shares(facts_from_catalog(find("llama-2-7b"), "Q2_K")) == ()  # 11008 = 43 x 256: no fallback

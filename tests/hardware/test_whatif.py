@@ -137,4 +137,56 @@ def test_nothing_given_probes_this_machine(monkeypatch: pytest.MonkeyPatch) -> N
     assert hardware.memory.total_bytes > 0
     overridden = resolve_hardware(["L4"], "16GiB", None, None)
     assert [g.name for g in overridden.gpus] == ["L4"] and overridden.memory.total_bytes == 16 * GIB
-    assert overridden.cpu == hardware.cpu  # the probed CPU stays
+    # a machine named by its GPU is another machine: not this one's CPU but the stated default, and it says so
+    assert overridden.cpu.source == "what-if: default" and overridden.cpu.model == "Core i5-12400"
+    assert any("planner's default" in w and "Core i5-12400" in w for w in overridden.warnings)
+    # --ram alone plans this machine with other RAM: its probed CPU stays
+    assert resolve_hardware(None, "16GiB", None, None).cpu == hardware.cpu
+
+
+def test_cpu_what_if_takes_the_database_row() -> None:
+    """--cpu sets cores, threads, performance cores, SIMD and RAM bandwidth from the row, and says which."""
+    pi = apply_what_if(canonical_box(), gpu=["none"], cpu="Raspberry Pi 5")
+    assert (pi.cpu.model, pi.cpu.physical_cores, pi.cpu.logical_cores) == ("Raspberry Pi 5", 4, 4)
+    assert pi.cpu.architecture == "arm64" and pi.cpu.source == "what-if: --cpu"
+    assert pi.cpu.memory_bandwidth_gbs == pytest.approx(4 * 4267 / 1000, abs=0.05)  # 32-bit LPDDR4X-4267
+    ryzen = apply_what_if(canonical_box(), cpu="AMD Ryzen 9 7950X 16-Core Processor")  # as /proc/cpuinfo writes it
+    assert (ryzen.cpu.physical_cores, ryzen.cpu.logical_cores) == (16, 32)
+    assert ryzen.cpu.memory_bandwidth_gbs == pytest.approx(83.2) and "avx512f" in ryzen.cpu.flags
+    assert ryzen.gpus[0].name == "Tesla P4"  # --cpu alone keeps this machine's GPUs
+    hybrid = apply_what_if(canonical_box(), cpu="i9-13900K")
+    assert (hybrid.cpu.physical_cores, hybrid.cpu.performance_cores, hybrid.cpu.logical_cores) == (24, 8, 32)
+
+
+def test_a_soc_gpu_implies_its_cpu() -> None:
+    mac = apply_what_if(canonical_box(), gpu=["M2 16GB"])
+    assert mac.cpu.model == "Apple M2" and mac.cpu.source == "what-if: platform"
+    assert (mac.cpu.physical_cores, mac.cpu.performance_cores) == (8, 4)
+    assert any("the SoC of the M2" in w for w in mac.warnings)
+    max40 = apply_what_if(canonical_box(), gpu=["M4 Max (40-core GPU)"])
+    assert max40.cpu.model == "Apple M4 Max (16-core CPU)"
+    named = apply_what_if(canonical_box(), gpu=["M2 16GB"], cpu="M2 Pro")
+    assert named.cpu.model == "Apple M2 Pro (12-core CPU)"  # --cpu wins over the platform
+
+
+def test_ram_bandwidth_overrides_the_cpu_row() -> None:
+    hardware = apply_what_if(canonical_box(), cpu="Ryzen 9 7950X", ram_bandwidth="20GB/s")
+    assert hardware.cpu.memory_bandwidth_gbs == 20.0
+    assert apply_what_if(canonical_box(), ram_bandwidth="19.5 GiB/s").cpu.memory_bandwidth_gbs == pytest.approx(
+        20.94, abs=0.01
+    )
+
+
+@pytest.mark.parametrize("value", ["20", "20GB", "fast", "-3GB/s", "0GB/s"])
+def test_bad_ram_bandwidth_is_one_line(value: str) -> None:
+    with pytest.raises(BadInput) as raised:
+        apply_what_if(canonical_box(), ram_bandwidth=value)
+    assert raised.value.exit_code == 2 and "\n" not in raised.value.message
+
+
+def test_unknown_cpu_suggests_close_names() -> None:
+    with pytest.raises(BadInput) as raised:
+        apply_what_if(canonical_box(), cpu="Ryzen 9 7950Y")
+    assert raised.value.message.startswith("unknown CPU 'Ryzen 9 7950Y'; closest: Ryzen 9 7950X")
+    with pytest.raises(BadInput, match="hardware_db/cpus"):
+        apply_what_if(canonical_box(), cpu="qqqqqq")
