@@ -15,8 +15,16 @@ def plan(model: str | None, gpu: list[str] | None, ram: str = "16GB", cores: int
     return plan_model(PlanRequest(model=model, hardware=hw, overrides=Overrides(**overrides), offline=True))
 
 
-def test_p4_story_puts_qwen_14b_q2k_entirely_on_the_card() -> None:
+def test_p4_story_best_quality_at_a_usable_speed_and_q2k_on_the_card_when_speed_comes_first() -> None:
     result = plan("qwen1.5-14b-chat", ["Tesla P4"], ram="8GB", cores=4)
+    # the objective: the best-quality file that reaches 5 t/s at a 4096 context, over Q2_K squeezed onto the card
+    assert result.fits and result.speed.generation_tokens_per_s >= 5 and result.settings.ctx_size >= 4096
+    better = [a for a in result.alternatives if a.fits and a.quality and a.quality.value < result.quality.value]
+    assert all(a.generation_tokens_per_s < 5 or a.ctx_size < 4096 for a in better)
+    assert all(a.why for a in result.alternatives)
+    assert any(r.startswith(f"{result.model.quant} is the best-quality file") for r in result.reasons)
+    # the README story: speed first at a 2048 floor puts Q2_K and all 41 units on the card
+    result = plan("qwen1.5-14b-chat", ["Tesla P4"], ram="8GB", cores=4, prefer="speed", min_ctx=2048)
     assert result.fits and result.where == "GPU"
     assert result.model.quant == "Q2_K"
     assert result.settings.n_gpu_layers == result.model.n_layer + 1
@@ -58,7 +66,8 @@ def test_overrides_are_used_as_given() -> None:
 
 
 def test_two_gpus_split_by_memory_and_the_last_holds_the_output() -> None:
-    result = plan("llama-3.3-70b-instruct", ["2x RTX 3090"], ram="64GB", cores=8)
+    # speed first: the whole 70B on the two cards (by default the better Q5_K_M runs partly in RAM at >= 5 t/s)
+    result = plan("llama-3.3-70b-instruct", ["2x RTX 3090"], ram="64GB", cores=8, prefer="speed")
     assert result.fits and result.where == "GPU"
     first, second = result.memory.devices
     assert first.layers > 0 and second.layers > 0

@@ -88,6 +88,23 @@ MarginOpt = Annotated[
     str | None,
     typer.Option("--margin", help="VRAM kept free per GPU (default: 256 MiB or 3 %).", rich_help_panel=_P),
 ]
+_O = "Objective (what the best plan is)"
+MinSpeedOpt = Annotated[
+    float | None,
+    typer.Option("--min-speed", min=0, help="Usable generation tokens/s (default 5).", rich_help_panel=_O),
+]
+MinCtxOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--min-ctx", min=256, max=_INT_MAX, help="Context floor (default 4096, or the model's maximum).",
+        rich_help_panel=_O,
+    ),
+]  # fmt: skip
+PreferOpt = Annotated[
+    str | None,
+    typer.Option("--prefer", help="quality, speed or context first (default: quality at a usable speed).",
+                 rich_help_panel=_O),
+]  # fmt: skip
 OfflineOpt = Annotated[
     bool, typer.Option("--offline", help="Use only the offline catalog and local files.", rich_help_panel=_P)
 ]
@@ -156,6 +173,9 @@ _OVERRIDE_PARAMS: list[tuple[str, Any]] = [
     ("n_cpu_moe", NCpuMoeOpt),
     ("tensor_split", TensorSplitOpt),
     ("threads", ThreadsOpt),
+    ("min_speed", MinSpeedOpt),
+    ("min_ctx", MinCtxOpt),
+    ("prefer", PreferOpt),
 ]
 _PLAN_PARAMS: list[tuple[str, Any, Any]] = [
     ("runtime", RuntimeOpt, "llama-server"),
@@ -237,6 +257,9 @@ def overrides_from_options(
     n_cpu_moe: int | None = None,
     tensor_split: str | None = None,
     threads: int | None = None,
+    min_speed: float | None = None,
+    min_ctx: int | None = None,
+    prefer: str | None = None,
 ) -> Overrides:
     """Validate the override options (one clear line for a bad value) into Overrides."""
     for name, value in (("--cache-type-k", cache_type_k), ("--cache-type-v", cache_type_v)):
@@ -252,6 +275,10 @@ def overrides_from_options(
             raise BadInput(f"--tensor-split {tensor_split!r}: expected numbers such as 3,1") from None
         if not split or not all(math.isfinite(x) and x >= 0 for x in split) or sum(split) <= 0:
             raise BadInput(f"--tensor-split {tensor_split!r}: expected non-negative numbers with a positive sum")
+    if prefer is not None and prefer not in ("balanced", "quality", "speed", "context"):
+        raise BadInput(f"--prefer {prefer!r}: expected quality, speed or context")
+    if min_speed is not None and not math.isfinite(min_speed):
+        raise BadInput(f"--min-speed {min_speed}: expected a number of tokens/s")
     if batch and ubatch and ubatch > batch:
         raise BadInput(f"--ubatch {ubatch} is larger than --batch {batch}")
     return Overrides(
@@ -267,4 +294,8 @@ def overrides_from_options(
         n_cpu_moe=n_cpu_moe,
         tensor_split=split,
         threads=threads,
+        min_speed=min_speed,
+        min_ctx=min_ctx,
+        prefer="quality" if prefer == "quality" else "speed" if prefer == "speed" else "context"
+        if prefer == "context" else "balanced" if prefer == "balanced" else None,
     )

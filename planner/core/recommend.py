@@ -7,7 +7,7 @@ from math import log10
 
 from planner.core.capacity import margins_for, reachable_bytes
 from planner.core.ranking import model_strength
-from planner.core.search import Candidate, Fit, choose
+from planner.core.search import Candidate, Fit, SearchResult, payload_of, search
 from planner.core.speed import host_bandwidth, quant_family
 from planner.types.hardware import Hardware
 from planner.types.plan import Overrides, Runtime
@@ -45,7 +45,7 @@ class Ranked:
     score: float
     candidate: Candidate
     fit: Fit
-    evaluated: list[tuple[Candidate, Fit | None]]
+    result: SearchResult  # the search that chose this model's file
     why: str
 
 
@@ -73,11 +73,10 @@ def recommend(
             continue
         # on a GPU machine a recommendation runs entirely on the GPU (an MoE may keep experts in RAM)
         dense_on_gpu = bool(hw.gpus) and not cands[0].facts.is_moe
-        chosen, fit, evaluated = choose(
-            cands, hw, ov, runtime, margin_bytes, min_speed=floor, full_offload_only=dense_on_gpu
-        )
-        if chosen is None or fit is None or fit.speed.generation_tokens_per_s < floor:
+        result = search(cands, hw, ov, runtime, margin_bytes, min_speed=floor, full_offload_only=dense_on_gpu)
+        if result.choice is None or result.choice.chosen.speed < floor:
             continue
+        chosen, fit = payload_of(result.choice.chosen)
         if hw.gpus and not fit.full_offload and not fit.settings.n_cpu_moe:
             continue
         facts = chosen.facts
@@ -85,10 +84,10 @@ def recommend(
         why = (
             f"{chosen.model} {chosen.quant} is the strongest catalog model that runs "
             f"{'entirely on your GPU' if fit.full_offload else 'on your hardware'} at "
-            f"{fit.speed.generation_tokens_per_s:g} tokens/s (fluent: >= {floor:g}); ranked by parameter count "
+            f"{result.choice.chosen.speed:g} tokens/s (fluent: >= {floor:g}); ranked by parameter count "
             f"({facts.n_params / 1e9:.1f}B) less a penalty for low-bit quants"
         )
-        ranked.append(Ranked(score, chosen, fit, evaluated, why))
+        ranked.append(Ranked(score, chosen, fit, result, why))
         best_score = score if best_score is None else max(best_score, score)
     ranked.sort(key=lambda r: r.score, reverse=True)
     return ranked

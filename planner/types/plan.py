@@ -68,10 +68,12 @@ class MemoryUse(BaseModel):
 
 
 class Speed(BaseModel):
-    prompt_tokens_per_s: float
-    generation_tokens_per_s: float
-    low: float  # generation band
-    high: float
+    """None on a plan that does not fit: it does not run, so it has no tokens/s (see disk_bound_seconds_per_token)."""
+
+    prompt_tokens_per_s: float | None
+    generation_tokens_per_s: float | None
+    low: float | None  # generation band
+    high: float | None
     prompt_low: float | None = None
     prompt_high: float | None = None
     basis: str  # how it was derived, with the calibration source
@@ -96,7 +98,11 @@ class Alternative(BaseModel):
     ctx_size: int
     generation_tokens_per_s: float | None = None
     quality: Quality | None = None
-    why: str = ""
+    why: str = ""  # why the plan did not choose it: the step of the comparison where it lost
+    cache_type_k: str | None = None
+    cache_type_v: str | None = None
+    n_cpu_moe: int = 0
+    on_frontier: bool = False  # no other fitting option is at least as good in quality and context and faster
 
 
 class Plan(BaseModel):
@@ -132,6 +138,10 @@ class Overrides(BaseModel):
     tensor_split: list[float] | None = None
     threads: int | None = None
     mmap: bool | None = None
+    # the objective's knobs (planner/core/objective.py): what "best" means, not llama-server flags
+    min_speed: float | None = None  # usable generation tokens/s (default 5)
+    min_ctx: int | None = None  # the context floor (default 4096, or the model's maximum if smaller)
+    prefer: Literal["balanced", "quality", "speed", "context"] | None = None
 
 
 class PlanRequest(BaseModel):
