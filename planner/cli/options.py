@@ -296,6 +296,13 @@ def overrides_from_options(
         threads=threads,
         min_speed=min_speed,
         min_ctx=min_ctx,
-        prefer="quality" if prefer == "quality" else "speed" if prefer == "speed" else "context"
-        if prefer == "context" else "balanced" if prefer == "balanced" else None,
+        prefer="quality"
+        if prefer == "quality"
+        else "speed"
+        if prefer == "speed"
+        else "context"
+        if prefer == "context"
+        else "balanced"
+        if prefer == "balanced"
+        else None,
     )

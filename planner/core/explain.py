@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from planner.core.memory import MiB, kv_bytes_per_token
-from planner.core.ranking import quant_rank
 from planner.core.objective import NEAR_TIE, Option
+from planner.core.ranking import quant_rank
 from planner.core.search import CTX_LADDER, Candidate, Fit, SearchResult, payload_of
 from planner.types.hardware import Hardware
 from planner.types.model import ModelFacts
@@ -13,7 +13,8 @@ from planner.types.plan import Overrides, Settings
 
 def kv_cost_line(facts: ModelFacts, settings: Settings) -> str:
     per_token = kv_bytes_per_token(facts, settings.cache_type_k, settings.cache_type_v)
-    return f"KV cache costs {per_token / 1024:.0f} KiB per token of context ({settings.cache_type_k}/{settings.cache_type_v})"
+    kv = f"{settings.cache_type_k}/{settings.cache_type_v}"
+    return f"KV cache costs {per_token / 1024:.0f} KiB per token of context ({kv})"
 
 
 # bits a cached value takes (ggml block layouts: q8_0 34 bytes per 32 values, q4_0 18, q4_1 20, q5_0 22, q5_1 24)
@@ -63,7 +64,6 @@ def choice_reasons(result: SearchResult, hw: Hardware, *, margin_given: bool, ov
     """The plan's reasons, each read off the comparison the search made (its options and why each lost)."""
     choice = result.choice
     assert choice is not None
-    obj = result.objective
     opt = choice.chosen
     cand, fit = payload_of(opt)
     facts = cand.facts
@@ -116,9 +116,15 @@ def _headline(result: SearchResult, opt: Option) -> str:
     obj = result.objective
     where = opt.placement()
     if obj.prefer == "quality":
-        return f"{opt.quant} is the best-quality file that fits (--prefer quality: no speed floor); it {where} at {opt.speed:g} t/s"
+        return (
+            f"{opt.quant} is the best-quality file that fits (--prefer quality: no speed floor); it {where} at "
+            f"{opt.speed:g} t/s"
+        )
     if obj.prefer == "speed":
-        return f"{opt.quant} {where} at {opt.speed:g} t/s: the fastest plan at context {obj.floor_ctx} or more (--prefer speed), quality breaking near-ties"
+        return (
+            f"{opt.quant} {where} at {opt.speed:g} t/s: the fastest plan at context {min(obj.floor_ctx, opt.ctx)} "
+            "or more (--prefer speed), quality breaking near-ties"
+        )
     if choice.slow:
         return (
             f"nothing reaches the usable {obj.min_speed:g} tokens/s here: {opt.quant} {where} at {opt.speed:g} t/s, "
@@ -126,8 +132,14 @@ def _headline(result: SearchResult, opt: Option) -> str:
             f"{NEAR_TIE:.0%} of it count as equally fast and the better quality wins)"
         )
     if obj.prefer == "context":
-        return f"{opt.quant} {where} at context {opt.ctx}: the largest context that runs at >= {obj.min_speed:g} t/s (--prefer context)"
-    return f"{opt.quant} is the best-quality file that runs at a usable speed here: it {where} at {opt.speed:g} t/s (>= {obj.min_speed:g} t/s)"
+        return (
+            f"{opt.quant} {where} at context {opt.ctx}: the largest context that runs at >= {obj.min_speed:g} t/s "
+            "(--prefer context)"
+        )
+    return (
+        f"{opt.quant} is the best-quality file that runs at a usable speed here: it {where} at {opt.speed:g} t/s "
+        f"(>= {obj.min_speed:g} t/s)"
+    )
 
 
 def _context_reason(result: SearchResult, opt: Option) -> str:
@@ -145,7 +157,8 @@ def _context_reason(result: SearchResult, opt: Option) -> str:
     larger = [o for o in result.options if o.rank == opt.rank and o.ctx > opt.ctx]
     if larger:
         top = max(larger, key=lambda o: (o.ctx, o.speed))
-        return f"context {opt.ctx} tokens: {top.label()} also fits, but {choice.why_not.get(id(top), 'was not chosen')} ({cost})"
+        lost = choice.why_not.get(id(top), "was not chosen")
+        return f"context {opt.ctx} tokens: {top.label()} also fits, but {lost} ({cost})"
     limit = "--ctx" if obj.target_ctx == opt.ctx and obj.floor_ctx == opt.ctx else None
     if limit:
         return f"context {opt.ctx} tokens, as given ({cost})"

@@ -12,7 +12,8 @@ Preference (the default, `balanced`):
   2. then speed: options within NEAR_TIE of the fastest count as equally fast;
   3. then context, up to the target (32768, or what --ctx asks), and never more than the machine can read in
      PROMPT_FILL_SECONDS;
-  4. then the exact KV cache (f16 before q8_0 before q4_0), then speed again, then the smaller context (less memory for the same result).
+  4. then the exact KV cache (f16 before q8_0 before q4_0), then speed again, then the smaller context (less
+     memory for the same result).
   When no option reaches the usable speed: the fastest at the floor, quality breaking near-ties, then context.
 
 `--prefer quality` drops the speed floor (best quality that fits, then speed, then context); `--prefer speed` is the

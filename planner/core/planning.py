@@ -27,6 +27,12 @@ def plan_named(candidates: list[Candidate], request: PlanRequest, notices: list[
     if not candidates:
         raise BadInput(f"{request.model}: no GGUF model file to plan with")
     result = search(candidates, hw, request.overrides, request.runtime, request.margin_bytes)
+    return plan_of(result, candidates, request, warnings)
+
+
+def plan_of(result: SearchResult, candidates: list[Candidate], request: PlanRequest, warnings: list[str]) -> Plan:
+    """The Plan a search result makes: its choice with reasons and alternatives, or why nothing fits."""
+    hw = request.hardware
     alternatives = alternatives_of(result, request)
     if result.choice is None:
         return _nothing_fits(candidates, request, warnings, alternatives)

@@ -208,8 +208,6 @@ def _evaluate(facts: ModelFacts, hw: Hardware, settings: Settings, runtime: Runt
     return Fit(settings, memory, speed, where == "GPU", where)
 
 
-
-
 def _min_bytes_on_gpu(facts: ModelFacts) -> int:
     """Lower bound of the GPU bytes of a full offload: every layer and the output, nothing else."""
     return sum(facts.layer_bytes) + facts.output_bytes
@@ -244,8 +242,10 @@ class Space:
         unified = any(g.unified_memory for g in self.hw.gpus)
         return _fits(fit.memory, host_capacity(self.hw), unified)
 
-    def attempt(self, ctx: int, kv: tuple[str, str], ngl: int, *, ubatch: int | None = None, n_cpu_moe: int | None = None,
-                cpu_only: bool = False) -> Fit:  # fmt: skip
+    def attempt(
+        self, ctx: int, kv: tuple[str, str], ngl: int, *, ubatch: int | None = None, n_cpu_moe: int | None = None,
+        cpu_only: bool = False,
+    ) -> Fit:  # fmt: skip
         hw = self.hw.model_copy(update={"gpus": []}) if cpu_only else self.hw
         settings = _settings(
             self.facts, hw, self.ov, ctx=ctx, kv=kv, ngl=ngl, ubatch=ubatch or self.ubatches[0], runtime=self.runtime,
@@ -290,6 +290,18 @@ def _full_offload(space: Space, ctxs: list[int], kv: tuple[str, str]) -> list[Fi
     return [first] + [f for i in range(largest + 1, len(ctxs)) if space.fits(f := at(i))]
 
 
+def _most_on_gpus(space: Space, values: list[int], evaluate: Callable[[int], Fit]) -> Fit | None:
+    """The first of `values` (most on the GPUs first) whose GPUs hold it, if RAM then holds the rest. Fitting is
+    not monotone in layers (fewer on the GPUs means more in RAM), but GPU use is: the most the GPUs hold also
+    leaves the least for RAM, so if that does not fit in RAM, nothing at this context does."""
+
+    def gpus_hold(fit: Fit) -> bool:
+        return all(d.total_bytes <= d.capacity_bytes for d in fit.memory.devices)
+
+    fit = _first_that_fits(values, evaluate, gpus_hold)
+    return fit if fit is not None and space.fits(fit) else None
+
+
 def _partial(space: Space, ctxs: list[int], kv: tuple[str, str]) -> list[Fit]:
     """For each context (largest first), the most of the model that fits on the GPUs: fewest MoE experts in RAM,
     else most layers; --device none where the GPUs cannot take even llama.cpp's own buffers."""
@@ -313,17 +325,18 @@ def _partial(space: Space, ctxs: list[int], kv: tuple[str, str]) -> list[Fit]:
                 def with_moe(n: int, ctx: int = ctx) -> Fit:
                     return space.attempt(ctx, kv, space.full, n_cpu_moe=n)
 
-                fit = _first_that_fits(moe, with_moe, space.fits) if moe else None
+                fit = _most_on_gpus(space, moe, with_moe) if moe else None
                 if fit is not None:
                     lo_moe = fit.settings.n_cpu_moe
-            if fit is None:
+            for ub in space.ubatches if fit is None else []:  # a smaller ubatch only when the default fits nowhere
 
-                def with_ngl(n: int, ctx: int = ctx) -> Fit:
-                    return space.attempt(ctx, kv, n)
+                def with_ngl(n: int, ctx: int = ctx, ub: int = ub) -> Fit:
+                    return space.attempt(ctx, kv, n, ubatch=ub)
 
-                fit = _first_that_fits(list(range(min(hi_ngl, space.full - 1), -1, -1)), with_ngl, space.fits)
+                fit = _most_on_gpus(space, list(range(min(hi_ngl, space.full - 1), -1, -1)), with_ngl)
                 if fit is not None:
                     hi_ngl = fit.settings.n_gpu_layers
+                    break
         if fit is None and ov.n_gpu_layers in (None, 0) and ov.n_cpu_moe is None:
             cpu = space.attempt(ctx, kv, 0, cpu_only=True)
             fit = cpu if space.fits(cpu) else None
@@ -453,9 +466,7 @@ def choose(
     full_offload_only: bool = False,
 ) -> tuple[Candidate | None, Fit | None, list[tuple[Candidate, Fit | None]]]:
     """The objective's choice, its fit, and (candidate, its own best fit or None) for every candidate."""
-    result = search(
-        candidates, hw, ov, runtime, margin_bytes, min_speed=min_speed, full_offload_only=full_offload_only
-    )
+    result = search(candidates, hw, ov, runtime, margin_bytes, min_speed=min_speed, full_offload_only=full_offload_only)
     evaluated = [(c, payload_of(o)[1] if o else None) for c, o in result.per_candidate]
     if result.choice is None:
         return None, None, evaluated
@@ -464,5 +475,8 @@ def choose(
 
 
 def payload_of(option: Option) -> tuple[Candidate, Fit]:
-    cand, fit = option.payload  # type: ignore[misc]
+    payload = option.payload
+    assert isinstance(payload, tuple)
+    cand: Candidate = payload[0]
+    fit: Fit = payload[1]
     return cand, fit

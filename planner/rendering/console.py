@@ -81,7 +81,7 @@ def _alternatives(plan: Plan) -> Table:
         if alt.quality:
             quality = f"{'PPL' if alt.quality.metric == 'perplexity' else alt.quality.metric} {alt.quality.value:g}"
         where = alt.where + (f" (moe {alt.n_cpu_moe})" if alt.n_cpu_moe else "") if alt.fits else "no fit"
-        cells = (
+        cells: tuple[str, ...] = (
             alt.quant,
             where,
             str(alt.n_gpu_layers) if alt.fits else "-",
