@@ -340,8 +340,9 @@ def _partial(space: Space, ctxs: list[int], kv: tuple[str, str]) -> list[Fit]:
         if fit is None and ov.n_gpu_layers in (None, 0) and ov.n_cpu_moe is None:
             cpu = space.attempt(ctx, kv, 0, cpu_only=True)
             fit = cpu if space.fits(cpu) else None
-        if fit is not None:
-            out.append(fit)
+        if fit is None:
+            break  # every placement needs more memory at a larger context: none of those fits either
+        out.append(fit)
     return out
 
 
