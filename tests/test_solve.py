@@ -118,3 +118,63 @@ def test_a_gpu_too_full_to_help_gives_a_cpu_plan_that_keeps_off_it() -> None:
     result = plan_model(request)
     assert result.fits and result.where == "CPU" and result.memory.devices == []
     assert result.settings.gpu_off and result.command[result.command.index("--device") + 1] == "none"
+
+
+def test_a_file_fully_on_the_gpus_under_the_floor_still_beats_a_slower_partial_one() -> None:
+    # issue 11: 2x M40 picked Q8_0 at 52/81 layers, context 512, 0.7 t/s beside Q4_0 fully on the cards at 3.6
+    result = plan("llama-3.3-70b-instruct", ["2x Tesla M40 24GB"], ram="128GB", cores=8)
+    assert result.fits and result.where == "GPU" and result.settings.ctx_size >= 4096
+    fitting = [a for a in result.alternatives if a.fits]
+    assert all(a.generation_tokens_per_s <= result.speed.generation_tokens_per_s for a in fitting)
+    assert result.reasons[0].startswith("nothing reaches the usable 5 tokens/s here")
+
+
+@pytest.mark.parametrize(
+    ("model", "gpu", "ram"),
+    [("llama-3.3-70b-instruct:Q8_0", "RTX 3090", "128GB"), ("qwen3-235b-a22b", "RTX 3090", "128GB"),
+     ("llama-3.3-70b-instruct", "RTX 4090", "32GB")],
+)  # fmt: skip
+def test_slow_plans_keep_the_context_floor(model: str, gpu: str, ram: str) -> None:
+    name, _, quant = model.partition(":")
+    result = plan(name, [gpu], ram=ram, cores=8, quant=quant or None)
+    assert result.fits and result.settings.ctx_size >= 4096
+
+
+def test_the_reason_for_a_smaller_quant_is_the_speed_floor_not_a_false_fit() -> None:
+    # issue 11: "Q4_K_M is the best quant that fits entirely in GPU memory" on 8x P40, where Q8_0 fits too
+    result = plan("llama-3.3-70b-instruct", ["8x Tesla P40"], ram="256GB", cores=16)
+    assert not any("fits entirely" in r for r in result.reasons)
+    q8 = next(a for a in result.alternatives if a.quant == "Q8_0" and a.fits and a.where == "GPU")
+    assert q8.why == f"fits fully on the GPU, but {q8.generation_tokens_per_s:g} t/s is under the 5 t/s floor"
+    assert result.speed.generation_tokens_per_s >= 5
+
+
+def test_cache_type_k_alone_changes_only_k_and_each_type_has_its_own_sentence() -> None:
+    result = plan("qwen1.5-7b-chat", ["RTX 3090"], cache_type_k="q4_0")
+    assert (result.settings.cache_type_k, result.settings.cache_type_v) == ("q4_0", "f16")
+    kv = next(r for r in result.reasons if r.startswith("K cache"))
+    assert "3.6x smaller than f16" in kv and "measurable quality cost" in kv and "V cache f16" in kv
+    result = plan("qwen1.5-7b-chat", ["RTX 3090"], cache_type_k="q8_0", cache_type_v="q8_0")
+    assert any(r.startswith("KV cache q8_0: 8.5 bits a value, 1.9x smaller") for r in result.reasons)
+
+
+def test_n_cpu_moe_on_a_dense_model_is_bad_input() -> None:
+    with pytest.raises(BadInput, match="dense model"):
+        plan("qwen1.5-7b-chat", ["RTX 3090"], n_cpu_moe=10)
+
+
+def test_min_speed_min_ctx_and_prefer_change_the_choice() -> None:
+    base = plan("llama-3.3-70b-instruct", ["2x RTX 3090"], ram="64GB", cores=8)
+    fast = plan("llama-3.3-70b-instruct", ["2x RTX 3090"], ram="64GB", cores=8, min_speed=15)
+    assert fast.speed.generation_tokens_per_s >= 15 > base.speed.generation_tokens_per_s
+    wide = plan("llama-3.3-70b-instruct", ["2x RTX 3090"], ram="64GB", cores=8, min_ctx=32768)
+    assert wide.settings.ctx_size >= 32768
+    best = plan("llama-3.3-70b-instruct", ["2x RTX 3090"], ram="64GB", cores=8, prefer="quality")
+    assert best.model.quant == "Q8_0"  # the best file that fits at all, whatever its speed
+
+
+def test_nothing_fits_names_the_overflow_and_prints_no_speed() -> None:
+    result = plan("Meta-Llama-3.1-405B-Instruct-GGUF", ["RTX 3060"], ram="8GB", cores=4)
+    assert not result.fits and result.speed.generation_tokens_per_s is None
+    assert "GiB more than the" in result.reasons[0] and "GiB of RAM" in result.reasons[0]
+    assert "held on the GPUs, not read from disk" in result.reasons[1]
