@@ -82,7 +82,8 @@ def choice_reasons(result: SearchResult, hw: Hardware, *, margin_given: bool, ov
         )
     unfit = [c.quant for i, (c, o) in enumerate(result.per_candidate) if o is None and i < opt.rank]
     if unfit:
-        reasons.append(f"better files that fit nowhere here: {', '.join(unfit[:4])}")
+        nowhere = "do not fit entirely on the GPU" if result.full_offload_only else "fit nowhere here"
+        reasons.append(f"better files that {nowhere}: {', '.join(unfit[:4])}")
     if s.n_cpu_moe:
         reasons.append(
             f"every layer's attention on the GPU, the experts of the first {s.n_cpu_moe} of {facts.n_layer} layers "
@@ -166,8 +167,9 @@ def _context_reason(result: SearchResult, opt: Option) -> str:
         return f"context {opt.ctx} tokens: the model's own maximum ({cost})"
     if opt.ctx >= obj.target_ctx:
         return f"context {opt.ctx} tokens: the target (--ctx asks for more; {cost})"
+    fits = "fits entirely on the GPU" if result.full_offload_only else "fits"
     return (
-        f"context {opt.ctx} tokens: the largest on the ladder {list(CTX_LADDER)} at which {opt.quant} fits "
+        f"context {opt.ctx} tokens: the largest on the ladder {list(CTX_LADDER)} at which {opt.quant} {fits} "
         f"({cost}; the model was trained for {facts.context_length})"
     )
 
@@ -180,11 +182,15 @@ def _kv_reason(result: SearchResult, opt: Option, ov: Overrides) -> str:
     text = "; ".join(lines) if v != k else lines[0].replace("K cache", "KV cache")
     if ov.cache_type_k or ov.cache_type_v:
         return text + " (as given)"
-    exact = [o for o in result.options if o.rank == opt.rank and o.kv_rank == 0 and o.ctx >= opt.ctx]
-    if exact:
-        best = max(exact, key=lambda o: o.speed)
-        return text + f"; with f16 the same file {choice.why_not.get(id(best), 'was not chosen')}"
-    return text + f"; an f16 cache does not fit {opt.quant} at context {opt.ctx} here"
+    same = [o for o in result.options if o.rank == opt.rank and o.kv_rank == 0 and o.ctx == opt.ctx]
+    if same:
+        f16 = max(same, key=lambda o: o.speed)
+        return text + (
+            f"; with an f16 cache at context {opt.ctx} the same file {f16.placement()} at {f16.speed:g} t/s "
+            f"against {opt.speed:g}"
+        )
+    where = " entirely on the GPU" if result.full_offload_only else ""
+    return text + f"; an f16 cache does not fit {opt.quant} at context {opt.ctx}{where} here"
 
 
 def quant_rank_of(c: Candidate) -> int:

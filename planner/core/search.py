@@ -380,6 +380,7 @@ class SearchResult:
     choice: Choice | None
     per_candidate: list[tuple[Candidate, Option | None]]  # each file's own best option (None: nothing fits)
     evaluations: int = 0
+    full_offload_only: bool = False  # only plans entirely on the GPUs (an MoE's experts may stay in RAM) counted
 
 
 def _option(i: int, cand: Candidate, fit: Fit) -> Option:
@@ -434,7 +435,7 @@ def search(
         own = [o for o in options if o.rank == i]
         best = choose_option(own, objective)
         per_candidate.append((cand, best.chosen if best else None))
-    return SearchResult(objective, options, choice, per_candidate, evaluations)
+    return SearchResult(objective, options, choice, per_candidate, evaluations, full_offload_only and bool(hw.gpus))
 
 
 def closest_attempt(facts: ModelFacts, hw: Hardware, ov: Overrides, runtime: Runtime, margins: list[int]) -> Fit:
