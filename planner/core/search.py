@@ -83,14 +83,29 @@ class Candidate:
         return self.loaded_facts
 
 
-@dataclass
 class Fit:
-    settings: Settings
-    memory: MemoryUse
-    speed: Speed
-    full_offload: bool
-    where: str
-    context_capped_from: int | None = None  # the larger context that would fit, when prompt speed capped it
+    """One configuration's memory and where it runs; its speed is estimated on first use (the search rejects
+    most configurations it tries on memory alone)."""
+
+    def __init__(self, settings: Settings, memory: MemoryUse, where: str, estimate: Callable[[], Speed]) -> None:
+        self.settings = settings
+        self.memory = memory
+        self.where = where
+        self.full_offload = where == "GPU"
+        self.context_capped_from: int | None = None
+        self._estimate: Callable[[], Speed] | None = estimate
+        self._speed: Speed | None = None
+
+    @property
+    def speed(self) -> Speed:
+        if self._speed is None:
+            assert self._estimate is not None
+            self._speed, self._estimate = self._estimate(), None
+        return self._speed
+
+    @speed.setter
+    def speed(self, value: Speed) -> None:
+        self._speed, self._estimate = value, None
 
 
 def _fa_choice(facts: ModelFacts, gpus: list[Gpu], k: str, v: str, override: str | None) -> Literal["on", "off"]:
@@ -203,9 +218,8 @@ def _evaluate(facts: ModelFacts, hw: Hardware, settings: Settings, runtime: Runt
         dev.capacity_bytes = max(0, gpu_capacity(gpu) - margin)
     memory.margin_bytes = max(margins, default=0)
     memory.host.capacity_bytes = host_capacity(hw)
-    speed = estimate_speed(facts, settings, memory, hw.gpus, hw.cpu)
     where = _where(facts, settings, hw.gpus)
-    return Fit(settings, memory, speed, where == "GPU", where)
+    return Fit(settings, memory, where, lambda: estimate_speed(facts, settings, memory, hw.gpus, hw.cpu))
 
 
 def _min_bytes_on_gpu(facts: ModelFacts) -> int:
@@ -237,6 +251,10 @@ class Space:
     runtime: Runtime
     margins: list[int]
     evaluations: int = 0
+    # the partial answers of the previous (larger) KV type per context: a smaller cache never holds fewer layers
+    # (or needs more experts in RAM), so they bound the next KV type's binary search
+    ngl_at: dict[int, int] = field(default_factory=dict)
+    moe_at: dict[int, int] = field(default_factory=dict)
 
     def fits(self, fit: Fit) -> bool:
         unified = any(g.unified_memory for g in self.hw.gpus)
@@ -320,22 +338,23 @@ def _partial(space: Space, ctxs: list[int], kv: tuple[str, str]) -> list[Fit]:
             fit = fit if space.fits(fit) else None
         else:
             if facts.is_moe:
-                moe = list(range(lo_moe, facts.n_layer + 1))
+                moe = list(range(lo_moe, min(space.moe_at.get(ctx, facts.n_layer), facts.n_layer) + 1))
 
                 def with_moe(n: int, ctx: int = ctx) -> Fit:
                     return space.attempt(ctx, kv, space.full, n_cpu_moe=n)
 
                 fit = _most_on_gpus(space, moe, with_moe) if moe else None
                 if fit is not None:
-                    lo_moe = fit.settings.n_cpu_moe
+                    lo_moe = space.moe_at[ctx] = fit.settings.n_cpu_moe
             for ub in space.ubatches if fit is None else []:  # a smaller ubatch only when the default fits nowhere
 
                 def with_ngl(n: int, ctx: int = ctx, ub: int = ub) -> Fit:
                     return space.attempt(ctx, kv, n, ubatch=ub)
 
-                fit = _most_on_gpus(space, list(range(min(hi_ngl, space.full - 1), -1, -1)), with_ngl)
+                values = list(range(min(hi_ngl, space.full - 1), space.ngl_at.get(ctx, 0) - 1, -1))
+                fit = _most_on_gpus(space, values, with_ngl)
                 if fit is not None:
-                    hi_ngl = fit.settings.n_gpu_layers
+                    hi_ngl = space.ngl_at[ctx] = fit.settings.n_gpu_layers
                     break
         if fit is None and ov.n_gpu_layers in (None, 0) and ov.n_cpu_moe is None:
             cpu = space.attempt(ctx, kv, 0, cpu_only=True)
