@@ -72,8 +72,7 @@ def recommend(
         if not could_be_fluent(cands, hw, floor, margin_bytes):
             continue
         # on a GPU machine a recommendation runs entirely on the GPU (an MoE may keep experts in RAM)
-        dense_on_gpu = bool(hw.gpus) and not cands[0].facts.is_moe
-        result = search(cands, hw, ov, runtime, margin_bytes, min_speed=floor, full_offload_only=dense_on_gpu)
+        result = search(cands, hw, ov, runtime, margin_bytes, min_speed=floor, full_offload_only=bool(hw.gpus))
         if result.choice is None or result.choice.chosen.speed < floor:
             continue
         chosen, fit = payload_of(result.choice.chosen)

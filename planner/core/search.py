@@ -29,6 +29,7 @@ from planner.core.capacity import (
 )
 from planner.core.memory import CUDA_FA_PAIRS, MiB, estimate_memory
 from planner.core.objective import (
+    PROMPT_FILL_SECONDS,
     TARGET_CTX,
     USABLE_TOKENS_PER_S,
     USEFUL_CTX,
@@ -251,6 +252,7 @@ class Space:
     runtime: Runtime
     margins: list[int]
     evaluations: int = 0
+    full_offload_only: bool = False  # a recommendation: no layers left in RAM (an MoE's experts may stay there)
     # the partial answers of the previous (larger) KV type per context: a smaller cache never holds fewer layers
     # (or needs more experts in RAM), so they bound the next KV type's binary search
     ngl_at: dict[int, int] = field(default_factory=dict)
@@ -304,8 +306,21 @@ def _full_offload(space: Space, ctxs: list[int], kv: tuple[str, str]) -> list[Fi
     first = _first_that_fits(list(range(len(ctxs))), at, space.fits)
     if first is None:
         return []
-    largest = ctxs.index(first.settings.ctx_size)
-    return [first] + [f for i in range(largest + 1, len(ctxs)) if space.fits(f := at(i))]
+    return [first, *_readable_context(space, ctxs, first, at)]
+
+
+def _readable_context(space: Space, ctxs: list[int], first: Fit, at: Callable[[int], Fit]) -> list[Fit]:
+    """Whole on the GPUs (or in RAM), a smaller context generates no faster (the speed model reads the first
+    512 cells of the cache), so the largest context that fits is the only one worth having; and the largest the
+    machine can read in PROMPT_FILL_SECONDS, when that is smaller (the objective does not count more)."""
+    readable = (first.speed.prompt_tokens_per_s or 0.0) * PROMPT_FILL_SECONDS
+    if first.settings.ctx_size <= readable:
+        return []
+    smaller = [i for i, c in enumerate(ctxs) if c < first.settings.ctx_size and c <= readable]
+    if not smaller:
+        return []
+    fit = at(smaller[0])
+    return [fit] if space.fits(fit) else []
 
 
 def _most_on_gpus(space: Space, values: list[int], evaluate: Callable[[int], Fit]) -> Fit | None:
@@ -346,7 +361,8 @@ def _partial(space: Space, ctxs: list[int], kv: tuple[str, str]) -> list[Fit]:
                 fit = _most_on_gpus(space, moe, with_moe) if moe else None
                 if fit is not None:
                     lo_moe = space.moe_at[ctx] = fit.settings.n_cpu_moe
-            for ub in space.ubatches if fit is None else []:  # a smaller ubatch only when the default fits nowhere
+            layers_in_ram = fit is None and not space.full_offload_only
+            for ub in space.ubatches if layers_in_ram else []:  # a smaller ubatch only when the default fits nowhere
 
                 def with_ngl(n: int, ctx: int = ctx, ub: int = ub) -> Fit:
                     return space.attempt(ctx, kv, n, ubatch=ub)
@@ -356,7 +372,7 @@ def _partial(space: Space, ctxs: list[int], kv: tuple[str, str]) -> list[Fit]:
                 if fit is not None:
                     hi_ngl = space.ngl_at[ctx] = fit.settings.n_gpu_layers
                     break
-        if fit is None and ov.n_gpu_layers in (None, 0) and ov.n_cpu_moe is None:
+        if fit is None and ov.n_gpu_layers in (None, 0) and ov.n_cpu_moe is None and not space.full_offload_only:
             cpu = space.attempt(ctx, kv, 0, cpu_only=True)
             fit = cpu if space.fits(cpu) else None
         if fit is None:
@@ -374,8 +390,7 @@ def _cpu(space: Space, ctxs: list[int], kv: tuple[str, str]) -> list[Fit]:
     first = _first_that_fits(list(range(len(ctxs))), at, space.fits)
     if first is None:
         return []
-    largest = ctxs.index(first.settings.ctx_size)
-    return [first] + [f for i in range(largest + 1, len(ctxs)) if space.fits(f := at(i))]
+    return [first, *_readable_context(space, ctxs, first, at)]
 
 
 def candidate_fits(space: Space, ctxs: list[int]) -> Iterator[Fit]:
@@ -388,7 +403,7 @@ def candidate_fits(space: Space, ctxs: list[int]) -> Iterator[Fit]:
         yield from full
         # a context where the whole model fits needs no partial plan: fewer layers there is only slower
         rest = [c for c in ctxs if not full or c > full[0].settings.ctx_size]
-        if rest:
+        if rest and (space.facts.is_moe or not space.full_offload_only):
             yield from _partial(space, rest, kv)
 
 
@@ -435,7 +450,7 @@ def search(
         nonlocal evaluations
         found = []
         for i, cand in reachable:
-            space = Space(cand.facts, hw, ov, runtime, margins)
+            space = Space(cand.facts, hw, ov, runtime, margins, full_offload_only=full_offload_only and bool(hw.gpus))
             ctxs = ctxs_of(cand.facts)
             if ctxs:
                 found += [_option(i, cand, fit) for fit in candidate_fits(space, ctxs)]
