@@ -96,6 +96,7 @@ def plan_request(request: PlanRequest) -> Plan:
     from planner.core.planning import plan_named, plan_recommended
     from planner.models.candidates import candidates_for, recommended_models
 
+    request = _without_unusable_gpus(request)
     hw = request.hardware
     if request.overrides.tensor_split is not None and len(request.overrides.tensor_split) != len(hw.gpus):
         from planner.errors import BadInput
@@ -107,6 +108,26 @@ def plan_request(request: PlanRequest) -> Plan:
         request.model, hw, quant=request.overrides.quant, offline=request.offline, margin_bytes=request.margin_bytes
     )
     return plan_named(candidates, request, notices)
+
+
+def _without_unusable_gpus(request: PlanRequest) -> PlanRequest:
+    """Plan and doctor agree: a GPU the llama.cpp image has no code for (Kepler on the CUDA images) is left out
+    of the plan, which says so; with none left the plan runs on the CPU and keeps llama.cpp off the GPUs."""
+    from planner.data.engines import gpus_the_image_cannot_run
+
+    hw = request.hardware
+    unusable = gpus_the_image_cannot_run(hw)
+    if not unusable:
+        return request
+    left = [g for g in hw.gpus if all(g is not u for u, _ in unusable)]
+    where = "on the other GPUs" if left else "on the CPU, with llama.cpp kept off the GPU (--device none)"
+    notes = [
+        f"{why}: planned without it, {where} (doctor reports the same: gpu-not-in-image); a llama.cpp build "
+        "with Vulkan or an older CUDA toolkit could use it, but planner has no speed measurements for that"
+        for why in dict.fromkeys(why for _, why in unusable)  # a K80 board is two devices with one reason
+    ]
+    reduced = hw.model_copy(update={"gpus": left, "warnings": [*hw.warnings, *notes]})
+    return request.model_copy(update={"hardware": reduced, "keep_off_gpus": not left})
 
 
 def doctor(

@@ -178,3 +178,18 @@ def test_nothing_fits_names_the_overflow_and_prints_no_speed() -> None:
     assert not result.fits and result.speed.generation_tokens_per_s is None
     assert "GiB more than the" in result.reasons[0] and "GiB of RAM" in result.reasons[0]
     assert "held on the GPUs, not read from disk" in result.reasons[1]
+
+
+def test_plan_and_doctor_agree_on_a_gpu_the_image_has_no_code_for() -> None:
+    import planner
+
+    result = plan("qwen2.5-7b-instruct", ["Tesla K80"], ram="32GB", cores=8)
+    assert result.where == "CPU" and result.memory.devices == [] and result.settings.gpu_off
+    assert result.command[result.command.index("--device") + 1] == "none"
+    notes = [w for w in result.warnings if "has no code in the server-cuda image" in w]
+    assert len(notes) == 1 and "gpu-not-in-image" in notes[0]
+    findings = planner.doctor(hardware=resolve_hardware(["Tesla K80"], "32GB", 8, None))
+    assert any(f.id == "gpu-not-in-image" for f in findings.findings)
+    # a mixed machine keeps the card the image can run
+    mixed = plan("qwen2.5-7b-instruct", ["Tesla K80", "RTX 3060"], ram="32GB", cores=8)
+    assert [d.name for d in mixed.memory.devices] == ["RTX 3060"] and not mixed.settings.gpu_off

@@ -193,6 +193,8 @@ def _finish(
             "model facts come from the offline catalog (no hub access): sizes and layout are from the catalog "
             "entry's basis; run with network access for the file's real header"
         )
+    if request.keep_off_gpus and not request.hardware.gpus:
+        fit.settings.gpu_off = True  # --device none: llama.cpp must not try GPUs it has no code for
     for gpu in request.hardware.gpus:
         if gpu.fp16_crippled and cand.quant.upper() in ("F16", "BF16"):
             warnings.append(f"{gpu.name}: FP16 runs at a tiny fraction of FP32 on this chip; prefer a quantized file")

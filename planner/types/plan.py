@@ -153,3 +153,4 @@ class PlanRequest(BaseModel):
     overrides: Overrides = Field(default_factory=Overrides)
     margin_bytes: int | None = None  # per-GPU safety margin; None = the solver's default
     offline: bool = False  # never touch the network; use the catalog
+    keep_off_gpus: bool = False  # the machine has GPUs the image cannot run: a CPU plan keeps llama.cpp off them
