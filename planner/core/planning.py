@@ -11,7 +11,7 @@ from planner.core.capacity import host_capacity, margins_for, reachable_bytes
 from planner.core.explain import choice_reasons, overflow_line
 from planner.core.memory import kv_bytes_per_token
 from planner.core.objective import Option, frontier, weakly_dominates
-from planner.core.recommend import ModelOption, recommend
+from planner.core.recommend import ModelOption, Ranked, recommend
 from planner.core.search import LLAMA_CPP_BUILD, Candidate, Fit, SearchResult, closest_attempt, payload_of, search
 from planner.core.speed import disk_seconds_per_token
 from planner.errors import BadInput, NothingFits
@@ -107,10 +107,25 @@ def plan_recommended(models: list[ModelOption], request: PlanRequest) -> Plan:
     if not ranked:
         raise NothingFits("no catalog model runs usably on this hardware, not even the smallest")
     best = ranked[0]
-    alternatives = [alternative_of(r.candidate, r.fit) for r in ranked[1:10]]
+    alternatives = [_ranked_row(r, best) for r in ranked[1:10]]
     reasons = [best.why, *choice_reasons(best.result, hw, margin_given=request.margin_bytes is not None,
                                          ov=request.overrides)[1:]]  # fmt: skip
     return _finish(best.candidate, best.fit, request, reasons, list(hw.warnings), alternatives)
+
+
+def _ranked_row(other: Ranked, best: Ranked) -> Alternative:
+    """A runner-up model, with the comparison that ranked it below the recommendation."""
+    row = alternative_of(other.candidate, other.fit)
+    chosen = f"{best.candidate.model} {best.candidate.quant}"
+    basis = "log10 of parameters, less the penalty for low-bit quants"
+    if round(other.score, 2) >= round(best.score, 2):
+        row.why = (
+            f"ties with {chosen} at strength {other.score:.2f} ({basis}); of equals, the first in the catalog is "
+            "recommended"
+        )
+    else:
+        row.why = f"ranks below {chosen}: strength {other.score:.2f} against {best.score:.2f} ({basis})"
+    return row
 
 
 def alternative_of(cand: Candidate, fit: Fit | None) -> Alternative:
