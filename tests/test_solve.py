@@ -169,6 +169,8 @@ def test_min_speed_min_ctx_and_prefer_change_the_choice() -> None:
     assert fast.speed.generation_tokens_per_s >= 15 > base.speed.generation_tokens_per_s
     wide = plan("llama-3.3-70b-instruct", ["2x RTX 3090"], ram="64GB", cores=8, min_ctx=32768)
     assert wide.settings.ctx_size >= 32768
+    thinking = plan("llama-3.3-70b-instruct", ["2x RTX 3090"], ram="64GB", cores=8, use_case="reasoning")
+    assert base.settings.ctx_size < 16384 <= thinking.settings.ctx_size
     best = plan("llama-3.3-70b-instruct", ["2x RTX 3090"], ram="64GB", cores=8, prefer="quality")
     assert best.model.quant == "Q8_0"  # the best file that fits at all, whatever its speed
 

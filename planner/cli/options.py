@@ -105,6 +105,10 @@ PreferOpt = Annotated[
     typer.Option("--prefer", help="quality, speed or context first (default: quality at a usable speed).",
                  rich_help_panel=_O),
 ]  # fmt: skip
+UseCaseOpt = Annotated[
+    str | None,
+    typer.Option("--use-case", help="chat (4096-token floor) or reasoning (16384).", rich_help_panel=_O),
+]
 OfflineOpt = Annotated[
     bool, typer.Option("--offline", help="Use only the offline catalog and local files.", rich_help_panel=_P)
 ]
@@ -176,6 +180,7 @@ _OVERRIDE_PARAMS: list[tuple[str, Any]] = [
     ("min_speed", MinSpeedOpt),
     ("min_ctx", MinCtxOpt),
     ("prefer", PreferOpt),
+    ("use_case", UseCaseOpt),
 ]
 _PLAN_PARAMS: list[tuple[str, Any, Any]] = [
     ("runtime", RuntimeOpt, "llama-server"),
@@ -260,6 +265,7 @@ def overrides_from_options(
     min_speed: float | None = None,
     min_ctx: int | None = None,
     prefer: str | None = None,
+    use_case: str | None = None,
 ) -> Overrides:
     """Validate the override options (one clear line for a bad value) into Overrides."""
     for name, value in (("--cache-type-k", cache_type_k), ("--cache-type-v", cache_type_v)):
@@ -277,6 +283,8 @@ def overrides_from_options(
             raise BadInput(f"--tensor-split {tensor_split!r}: expected non-negative numbers with a positive sum")
     if prefer is not None and prefer not in ("balanced", "quality", "speed", "context"):
         raise BadInput(f"--prefer {prefer!r}: expected quality, speed or context")
+    if use_case is not None and use_case not in ("chat", "reasoning"):
+        raise BadInput(f"--use-case {use_case!r}: expected chat or reasoning")
     if min_speed is not None and not math.isfinite(min_speed):
         raise BadInput(f"--min-speed {min_speed}: expected a number of tokens/s")
     if batch and ubatch and ubatch > batch:

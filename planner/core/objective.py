@@ -2,9 +2,9 @@
 
 Hard constraints (the search only ever hands over options that satisfy the first):
   - the plan fits under the margin on every GPU and in RAM;
-  - the context is at least the floor: 4096 tokens, or the model's own maximum if smaller (--min-ctx changes it,
-    --ctx fixes it). When no option reaches the floor, the largest context any option reaches is taken, and the
-    plan says so.
+  - the context is at least the floor: 4096 tokens (16384 with --use-case reasoning), or the model's own maximum
+    if smaller (--min-ctx changes it, --ctx fixes it). When no option reaches the floor, the largest context any
+    option reaches is taken, and the plan says so.
 
 Preference (the default, `balanced`):
   1. among options at or above the usable speed (--min-speed, default 5 tokens/s of generation): the best quality
@@ -34,6 +34,7 @@ Prefer = Literal["balanced", "quality", "speed", "context"]
 
 USABLE_TOKENS_PER_S = 5.0  # below this a chat feels broken (about reading speed is 5-8 tokens/s)
 USEFUL_CTX = 4096  # the context floor: a real chat with a system prompt and a few turns
+REASONING_CTX = 16384  # the floor for --use-case reasoning: a thinking trace alone runs to thousands of tokens
 TARGET_CTX = 32768  # longer contexts cost memory and prompt time without helping most chats
 NEAR_TIE = 0.05  # speeds within 5 % are equal: far inside the estimate's +/-30 % band
 PROMPT_FILL_SECONDS = 300  # a context the machine needs more than 5 minutes to read is not useful

@@ -30,6 +30,7 @@ from planner.core.capacity import (
 from planner.core.memory import CUDA_FA_PAIRS, MiB, estimate_memory
 from planner.core.objective import (
     PROMPT_FILL_SECONDS,
+    REASONING_CTX,
     TARGET_CTX,
     USABLE_TOKENS_PER_S,
     USEFUL_CTX,
@@ -157,7 +158,8 @@ def objective_for(facts: ModelFacts, ov: Overrides, min_speed: float | None = No
     if ov.ctx_size:
         floor = target = ov.ctx_size
     else:
-        floor = min(ov.min_ctx or USEFUL_CTX, top)
+        default = REASONING_CTX if ov.use_case == "reasoning" else USEFUL_CTX
+        floor = min(ov.min_ctx or default, top)
         target = top if ov.prefer == "context" else max(TARGET_CTX, floor)
     speed = ov.min_speed if ov.min_speed is not None else min_speed if min_speed is not None else USABLE_TOKENS_PER_S
     return Objective(min_speed=speed, floor_ctx=floor, target_ctx=target, prefer=ov.prefer or "balanced")

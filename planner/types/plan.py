@@ -142,6 +142,7 @@ class Overrides(BaseModel):
     min_speed: float | None = None  # usable generation tokens/s (default 5)
     min_ctx: int | None = None  # the context floor (default 4096, or the model's maximum if smaller)
     prefer: Literal["balanced", "quality", "speed", "context"] | None = None
+    use_case: Literal["chat", "reasoning"] | None = None  # reasoning: a 16384-token floor (long thinking traces)
 
 
 class PlanRequest(BaseModel):
