@@ -73,6 +73,11 @@ def _check_scenario(scenario: Scenario) -> None:
             for part in reason.removeprefix("better files lost: ").split("; "):
                 quant, why = part.split(": ", 1)
                 assert (quant, why) in whys, part
+    # the options the context reason cites are in the table
+    rows = {(a.quant, a.cache_type_k, a.cache_type_v, a.ctx_size, a.where) for a in plan.alternatives}
+    for reason in plan.reasons:
+        if m := re.match(r"context \d+ tokens: (\S+) \(KV (\w+)/(\w+), ctx (\d+), ([A-Z+]+)\) also fits", reason):
+            assert (m[1], m[2], m[3], int(m[4]), m[5]) in rows, reason
     # generation never above memory bandwidth / the bytes of weights read per token
     for option in result.options:
         cand, fit = option.payload  # type: ignore[misc]

@@ -143,6 +143,29 @@ def _headline(result: SearchResult, opt: Option) -> str:
     )
 
 
+def larger_context_option(result: SearchResult, opt: Option) -> Option | None:
+    """The same file at the largest context it reaches beyond the chosen one (the context reason names it)."""
+    larger = [o for o in result.options if o.rank == opt.rank and o.ctx > opt.ctx]
+    return max(larger, key=lambda o: (o.ctx, o.speed)) if larger else None
+
+
+def exact_kv_option(result: SearchResult, opt: Option) -> Option | None:
+    """The same file with an f16 cache at the chosen context, when the chosen cache is quantized (the KV reason
+    names it)."""
+    if opt.kv_rank == 0:
+        return None
+    same = [o for o in result.options if o.rank == opt.rank and o.kv_rank == 0 and o.ctx == opt.ctx]
+    return max(same, key=lambda o: o.speed) if same else None
+
+
+def referenced_options(result: SearchResult) -> list[Option]:
+    """Options the reasons cite, so the alternatives table always shows them."""
+    if result.choice is None:
+        return []
+    opt = result.choice.chosen
+    return [o for o in (larger_context_option(result, opt), exact_kv_option(result, opt)) if o is not None]
+
+
 def _context_reason(result: SearchResult, opt: Option) -> str:
     choice = result.choice
     assert choice is not None
@@ -155,9 +178,8 @@ def _context_reason(result: SearchResult, opt: Option) -> str:
             f"context {opt.ctx} tokens, under the {obj.floor_ctx}-token floor: no file fits at {obj.floor_ctx} here "
             f"({cost})"
         )
-    larger = [o for o in result.options if o.rank == opt.rank and o.ctx > opt.ctx]
-    if larger:
-        top = max(larger, key=lambda o: (o.ctx, o.speed))
+    top = larger_context_option(result, opt)
+    if top is not None:
         lost = choice.why_not.get(id(top), "was not chosen")
         return f"context {opt.ctx} tokens: {top.label()} also fits, but {lost} ({cost})"
     limit = "--ctx" if obj.target_ctx == opt.ctx and obj.floor_ctx == opt.ctx else None
@@ -182,9 +204,8 @@ def _kv_reason(result: SearchResult, opt: Option, ov: Overrides) -> str:
     text = "; ".join(lines) if v != k else lines[0].replace("K cache", "KV cache")
     if ov.cache_type_k or ov.cache_type_v:
         return text + " (as given)"
-    same = [o for o in result.options if o.rank == opt.rank and o.kv_rank == 0 and o.ctx == opt.ctx]
-    if same:
-        f16 = max(same, key=lambda o: o.speed)
+    f16 = exact_kv_option(result, opt)
+    if f16 is not None:
         return text + (
             f"; with an f16 cache at context {opt.ctx} the same file {f16.placement()} at {f16.speed:g} t/s "
             f"against {opt.speed:g}"

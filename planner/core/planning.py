@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from planner.core.argv import llama_cpp_python_args, llama_server_args
 from planner.core.capacity import host_capacity, margins_for, reachable_bytes
-from planner.core.explain import choice_reasons, overflow_line
+from planner.core.explain import choice_reasons, overflow_line, referenced_options
 from planner.core.memory import kv_bytes_per_token
 from planner.core.objective import Option, frontier, weakly_dominates
 from planner.core.recommend import ModelOption, Ranked, recommend
@@ -62,8 +62,10 @@ def alternatives_of(result: SearchResult, request: PlanRequest) -> list[Alternat
         rows.append(_row(option, choice.why_not.get(id(option), "") if choice else "", id(option) in on_frontier))
     # the frontier's other plans, less those another plan matches or beats everywhere (same speed, less context)
     distinct = [o for o in result.options if not any(weakly_dominates(p, o) for p in result.options)]
-    extra = [o for o in distinct if id(o) not in shown and o is not chosen]
+    cited = [o for o in referenced_options(result) if id(o) not in shown]
+    extra = [o for o in distinct if id(o) not in shown and o is not chosen and all(o is not c for c in cited)]
     extra.sort(key=lambda o: (o.rank, -o.speed, -o.ctx))
+    extra = cited + extra
     for option in extra[:FRONTIER_ROWS]:
         rows.append(_row(option, choice.why_not.get(id(option), "") if choice else "", True))
     return rows
