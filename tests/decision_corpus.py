@@ -84,7 +84,17 @@ def scenarios() -> list[Scenario]:
             assert entry is not None, name
             cands = catalog_candidates(entry, hw, peers=peers_of(entry, catalog))
             out.append(Scenario(f"{'+'.join(gpus)} {ram} / {name}", hw, cands, Overrides()))
+    # every knob of the objective, on every fifth pair
+    for base in out[::5]:
+        for knobs in KNOBS:
+            out.append(Scenario(f"{base.name} {knobs}", base.hardware, base.candidates, Overrides(**knobs)))
     return out
+
+
+KNOBS: list[dict[str, object]] = [
+    {"prefer": "quality"}, {"prefer": "speed"}, {"prefer": "context"}, {"min_speed": 15.0},
+    {"min_ctx": 16384}, {"use_case": "reasoning"},
+]  # fmt: skip
 
 
 __all__ = ["MACHINES", "MODELS", "Scenario", "alternatives_of", "scenarios"]

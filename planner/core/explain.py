@@ -126,16 +126,19 @@ def _headline(result: SearchResult, opt: Option) -> str:
             f"{opt.quant} {where} at {opt.speed:g} t/s: the fastest plan at context {min(obj.floor_ctx, opt.ctx)} "
             "or more (--prefer speed), quality breaking near-ties"
         )
+    if obj.prefer == "context":
+        usable = (
+            f"runs at >= {obj.min_speed:g} t/s" if not choice.slow else f"fits (none reaches {obj.min_speed:g} t/s)"
+        )
+        return (
+            f"{opt.quant} {where} at context {opt.ctx} and {opt.speed:g} t/s: the largest context that {usable} "
+            "(--prefer context)"
+        )
     if choice.slow:
         return (
             f"nothing reaches the usable {obj.min_speed:g} tokens/s here: {opt.quant} {where} at {opt.speed:g} t/s, "
             f"the fastest plan at context {min(obj.floor_ctx, opt.ctx)} or more (plans within "
             f"{NEAR_TIE:.0%} of it count as equally fast and the better quality wins)"
-        )
-    if obj.prefer == "context":
-        return (
-            f"{opt.quant} {where} at context {opt.ctx}: the largest context that runs at >= {obj.min_speed:g} t/s "
-            "(--prefer context)"
         )
     return (
         f"{opt.quant} is the best-quality file that runs at a usable speed here: it {where} at {opt.speed:g} t/s "
