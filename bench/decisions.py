@@ -3,10 +3,10 @@
     python bench/decisions.py
 
 Prints, for the default objective: the share of chosen plans on the Pareto frontier (quality, generation speed,
-context) of everything that fits; the chosen speed over the best speed among fitting plans of equal or better quality at the floor context
-(1.0 = nothing as good is faster); how many fell back (nothing usable / nothing at the floor / nothing fits);
-and plan time per scenario (search + Plan, median and worst) with the configurations evaluated; then the frontier
-share of the runs with a knob set.
+context) of everything that fits; the chosen speed over the best speed among fitting plans of equal or better
+quality at the floor context (1.0 = nothing as good is faster); how many fell back (nothing usable / nothing at the
+floor / nothing fits); and plan time per scenario (search + Plan, median and worst) with the configurations
+evaluated; then the frontier share of the runs with a knob set.
 """
 
 from __future__ import annotations
