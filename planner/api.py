@@ -121,12 +121,18 @@ def plan_request(request: PlanRequest) -> Plan:
     from planner.core.planning import plan_named, plan_recommended
     from planner.models.candidates import candidates_for, recommended_models
 
+    request = _without_unusable_gpus(request)
     hw = request.hardware
     if request.overrides.tensor_split is not None and len(request.overrides.tensor_split) != len(hw.gpus):
         from planner.errors import BadInput
 
         raise BadInput(f"--tensor-split has {len(request.overrides.tensor_split)} values for {len(hw.gpus)} GPU(s)")
     request, hw = _with_backend(request)
+    if request.use_case == "reasoning" and request.overrides.min_ctx is None:
+        from planner.core.objective import REASONING_CTX  # thinking traces need room: the reasoning floor
+
+        overrides = request.overrides.model_copy(update={"min_ctx": REASONING_CTX})
+        request = request.model_copy(update={"overrides": overrides})
     if request.model is None:
         return plan_recommended(recommended_models(hw, request.use_case), request)
     candidates, notices = candidates_for(
@@ -163,6 +169,26 @@ def _with_backend(request: PlanRequest) -> tuple[PlanRequest, Hardware]:
         return request, hw
     overrides = request.overrides.model_copy(update={"backend": backend})
     return request.model_copy(update={"overrides": overrides, "hardware": hw}), hw
+
+
+def _without_unusable_gpus(request: PlanRequest) -> PlanRequest:
+    """Plan and doctor agree: a GPU the llama.cpp image has no code for (Kepler on the CUDA images) is left out
+    of the plan, which says so; with none left the plan runs on the CPU and keeps llama.cpp off the GPUs."""
+    from planner.data.engines import gpus_the_image_cannot_run
+
+    hw = request.hardware
+    unusable = gpus_the_image_cannot_run(hw)
+    if not unusable:
+        return request
+    left = [g for g in hw.gpus if all(g is not u for u, _ in unusable)]
+    where = "on the other GPUs" if left else "on the CPU, with llama.cpp kept off the GPU (--device none)"
+    notes = [
+        f"{why}: planned without it, {where} (doctor reports the same: gpu-not-in-image); a llama.cpp build "
+        "with Vulkan or an older CUDA toolkit could use it, but planner has no speed measurements for that"
+        for why in dict.fromkeys(why for _, why in unusable)  # a K80 board is two devices with one reason
+    ]
+    reduced = hw.model_copy(update={"gpus": left, "warnings": [*hw.warnings, *notes]})
+    return request.model_copy(update={"hardware": reduced, "keep_off_gpus": not left})
 
 
 def doctor(

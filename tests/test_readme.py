@@ -26,7 +26,8 @@ def test_the_python_api_snippet_runs_and_prints_the_p4_story(tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0] == "Q2_K 41 qwen1_5-14b-chat-q2_k.gguf"  # the comment in the snippet
-    assert "compose.yml" in lines[2] and "('api-key', '0o600')" in lines[2]
+    assert lines[0] == "Q5_0 26 4096"  # the comments in the snippet
+    assert lines[1] == "Q2_K 41 qwen1_5-14b-chat-q2_k.gguf"
+    assert "compose.yml" in lines[3] and "('api-key', '0o600')" in lines[3]
     assert lines[-1].startswith("bad input: ")
     assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["cache"])

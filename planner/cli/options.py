@@ -108,6 +108,23 @@ MarginOpt = Annotated[
     str | None,
     typer.Option("--margin", help="VRAM kept free per GPU (default: 256 MiB or 3 %).", rich_help_panel=_P),
 ]
+_O = "Objective (what the best plan is)"
+MinSpeedOpt = Annotated[
+    float | None,
+    typer.Option("--min-speed", min=0, help="Usable generation tokens/s (default 5).", rich_help_panel=_O),
+]
+MinCtxOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--min-ctx", min=256, max=_INT_MAX, help="Context floor (default 4096, or the model's maximum).",
+        rich_help_panel=_O,
+    ),
+]  # fmt: skip
+PreferOpt = Annotated[
+    str | None,
+    typer.Option("--prefer", help="quality, speed or context first (default: quality at a usable speed).",
+                 rich_help_panel=_O),
+]  # fmt: skip
 UseCaseOpt = Annotated[
     str,
     typer.Option(
@@ -200,6 +217,9 @@ _OVERRIDE_PARAMS: list[tuple[str, Any]] = [
     ("tensor_split", TensorSplitOpt),
     ("threads", ThreadsOpt),
     ("backend", BackendOpt),
+    ("min_speed", MinSpeedOpt),
+    ("min_ctx", MinCtxOpt),
+    ("prefer", PreferOpt),
 ]
 _PLAN_PARAMS: list[tuple[str, Any, Any]] = [
     ("runtime", RuntimeOpt, "llama-server"),
@@ -284,6 +304,9 @@ def overrides_from_options(
     tensor_split: str | None = None,
     threads: int | None = None,
     backend: str | None = None,
+    min_speed: float | None = None,
+    min_ctx: int | None = None,
+    prefer: str | None = None,
 ) -> Overrides:
     """Validate the override options (one clear line for a bad value) into Overrides."""
     if backend is not None and backend.lower() not in BACKENDS:
@@ -301,6 +324,10 @@ def overrides_from_options(
             raise BadInput(f"--tensor-split {tensor_split!r}: expected numbers such as 3,1") from None
         if not split or not all(math.isfinite(x) and x >= 0 for x in split) or sum(split) <= 0:
             raise BadInput(f"--tensor-split {tensor_split!r}: expected non-negative numbers with a positive sum")
+    if prefer is not None and prefer not in ("balanced", "quality", "speed", "context"):
+        raise BadInput(f"--prefer {prefer!r}: expected quality, speed or context")
+    if min_speed is not None and not math.isfinite(min_speed):
+        raise BadInput(f"--min-speed {min_speed}: expected a number of tokens/s")
     if batch and ubatch and ubatch > batch:
         raise BadInput(f"--ubatch {ubatch} is larger than --batch {batch}")
     return Overrides(
@@ -317,4 +344,15 @@ def overrides_from_options(
         tensor_split=split,
         threads=threads,
         backend=typing.cast(Any, backend.lower()) if backend else None,
+        min_speed=min_speed,
+        min_ctx=min_ctx,
+        prefer="quality"
+        if prefer == "quality"
+        else "speed"
+        if prefer == "speed"
+        else "context"
+        if prefer == "context"
+        else "balanced"
+        if prefer == "balanced"
+        else None,
     )

@@ -7,11 +7,12 @@ through planner.models.candidates) and return a Plan; neither touches a file or 
 from __future__ import annotations
 
 from planner.core.argv import llama_cpp_python_args, llama_server_args
-from planner.core.capacity import host_capacity, margins_for
-from planner.core.explain import reasons_for
+from planner.core.capacity import host_capacity, margins_for, reachable_bytes
+from planner.core.explain import choice_reasons, overflow_line, referenced_options
 from planner.core.memory import kv_bytes_per_token
-from planner.core.recommend import ModelOption, recommend
-from planner.core.search import LLAMA_CPP_BUILD, Candidate, Fit, choose, closest_attempt
+from planner.core.objective import Option, frontier, weakly_dominates
+from planner.core.recommend import ModelOption, Ranked, recommend
+from planner.core.search import LLAMA_CPP_BUILD, Candidate, Fit, SearchResult, closest_attempt, payload_of, search
 from planner.core.speed import disk_seconds_per_token
 from planner.errors import BadInput, NothingFits
 from planner.types.hardware import Hardware
@@ -25,12 +26,80 @@ def plan_named(candidates: list[Candidate], request: PlanRequest, notices: list[
     warnings = [*hw.warnings, *(notices or [])]
     if not candidates:
         raise BadInput(f"{request.model}: no GGUF model file to plan with")
-    chosen, fit, evaluated = choose(candidates, hw, request.overrides, request.runtime, request.margin_bytes)
-    alternatives = [alternative_of(c, f) for c, f in evaluated if c is not chosen]
-    if chosen is None or fit is None:
+    result = search(candidates, hw, request.overrides, request.runtime, request.margin_bytes)
+    return plan_of(result, candidates, request, warnings)
+
+
+def plan_of(result: SearchResult, candidates: list[Candidate], request: PlanRequest, warnings: list[str]) -> Plan:
+    """The Plan a search result makes: its choice with reasons and alternatives, or why nothing fits."""
+    hw = request.hardware
+    alternatives = alternatives_of(result, request)
+    if result.choice is None:
         return _nothing_fits(candidates, request, warnings, alternatives)
-    reasons = reasons_for(chosen, fit, evaluated, hw)
+    chosen, fit = payload_of(result.choice.chosen)
+    reasons = choice_reasons(result, hw, margin_given=request.margin_bytes is not None, ov=request.overrides)
     return _finish(chosen, fit, request, reasons, warnings, alternatives)
+
+
+FRONTIER_ROWS = 8  # frontier plans shown beside each file's own best
+
+
+def alternatives_of(result: SearchResult, request: PlanRequest) -> list[Alternative]:
+    """Each file's own best plan (or why it fits nowhere), then the frontier's other plans; every row says why
+    it was not chosen, in the words of the step of the comparison where it lost."""
+    choice = result.choice
+    chosen = choice.chosen if choice else None
+    on_frontier = {id(o) for o in frontier(result.options)}
+    rows: list[Alternative] = []
+    shown: set[int] = set()
+    for cand, option in result.per_candidate:
+        if option is chosen and chosen is not None:
+            continue
+        if option is None:
+            rows.append(_unfitting(cand, request, result))
+            continue
+        shown.add(id(option))
+        rows.append(_row(option, choice.why_not.get(id(option), "") if choice else "", id(option) in on_frontier))
+    # the frontier's other plans, less those another plan matches or beats everywhere (same speed, less context)
+    distinct = [o for o in result.options if not any(weakly_dominates(p, o) for p in result.options)]
+    cited = [o for o in referenced_options(result) if id(o) not in shown]
+    extra = [o for o in distinct if id(o) not in shown and o is not chosen and all(o is not c for c in cited)]
+    extra.sort(key=lambda o: (o.rank, -o.speed, -o.ctx))
+    extra = cited + extra
+    for option in extra[:FRONTIER_ROWS]:
+        rows.append(_row(option, choice.why_not.get(id(option), "") if choice else "", True))
+    return rows
+
+
+def _row(option: Option, why: str, on_frontier: bool) -> Alternative:
+    cand, fit = payload_of(option)
+    alt = alternative_of(cand, fit)
+    alt.why = why
+    alt.on_frontier = on_frontier
+    return alt
+
+
+def _unfitting(cand: Candidate, request: PlanRequest, result: SearchResult) -> Alternative:
+    alt = alternative_of(cand, None)
+    hw = request.hardware
+    margins = margins_for(hw, request.margin_bytes)
+    reach = reachable_bytes(hw, margins)
+    if cand.size_bytes > reach or cand.loaded_facts is None:
+        alt.why = (
+            f"{cand.size_bytes / 2**30:.1f} GiB is more than the GPUs and RAM can hold together "
+            f"({reach / 2**30:.1f} GiB)"
+        )
+    else:
+        closest = closest_attempt(cand.facts, hw, request.overrides, request.runtime, margins)
+        over = overflow_line(closest, hw)
+        floor = result.objective.floor_ctx
+        if over != "fits":
+            alt.why = over
+        elif closest.settings.ctx_size < floor:
+            alt.why = f"fits only at a context under the {floor}-token floor (at {closest.settings.ctx_size})"
+        else:
+            alt.why = f"fits only with -ub {closest.settings.ubatch_size}, which a partial offload here does not try"
+    return alt
 
 
 def plan_recommended(models: list[ModelOption], request: PlanRequest) -> Plan:
@@ -40,9 +109,25 @@ def plan_recommended(models: list[ModelOption], request: PlanRequest) -> Plan:
     if not ranked:
         raise NothingFits("no catalog model runs usably on this hardware, not even the smallest")
     best = ranked[0]
-    alternatives = [alternative_of(r.candidate, r.fit) for r in ranked[1:10]]
-    reasons = [best.why, *reasons_for(best.candidate, best.fit, best.evaluated, hw)[1:]]
+    alternatives = [_ranked_row(r, best) for r in ranked[1:10]]
+    reasons = [best.why, *choice_reasons(best.result, hw, margin_given=request.margin_bytes is not None,
+                                         ov=request.overrides)[1:]]  # fmt: skip
     return _finish(best.candidate, best.fit, request, reasons, list(hw.warnings), alternatives)
+
+
+def _ranked_row(other: Ranked, best: Ranked) -> Alternative:
+    """A runner-up model, with the comparison that ranked it below the recommendation."""
+    row = alternative_of(other.candidate, other.fit)
+    chosen = f"{best.candidate.model} {best.candidate.quant}"
+    basis = "log10 of parameters, less the penalty for low-bit quants"
+    if round(other.score, 2) >= round(best.score, 2):
+        row.why = (
+            f"ties with {chosen} at strength {other.score:.2f} ({basis}); of equals, the first in the catalog is "
+            "recommended"
+        )
+    else:
+        row.why = f"ranks below {chosen}: strength {other.score:.2f} against {best.score:.2f} ({basis})"
+    return row
 
 
 def alternative_of(cand: Candidate, fit: Fit | None) -> Alternative:
@@ -57,6 +142,9 @@ def alternative_of(cand: Candidate, fit: Fit | None) -> Alternative:
         ctx_size=fit.settings.ctx_size if fit else 0,
         generation_tokens_per_s=fit.speed.generation_tokens_per_s if fit else None,
         quality=cand.quality,
+        cache_type_k=fit.settings.cache_type_k if fit else None,
+        cache_type_v=fit.settings.cache_type_v if fit else None,
+        n_cpu_moe=fit.settings.n_cpu_moe if fit else 0,
     )
 
 
@@ -115,8 +203,6 @@ def _finish(
 ) -> Plan:  # fmt: skip
     facts = cand.facts
     ov = request.overrides
-    if ov.n_cpu_moe and not facts.is_moe:
-        warnings.append(f"--n-cpu-moe {ov.n_cpu_moe} has no effect: {cand.model} has no experts")
     if ov.n_gpu_layers is not None and ov.n_gpu_layers > facts.n_layer + 1:
         warnings.append(f"--ngl {ov.n_gpu_layers}: the model has {facts.n_layer + 1} units, all of them offloaded")
     if facts.origin == "catalog":
@@ -124,6 +210,8 @@ def _finish(
             "model facts come from the offline catalog (no hub access): sizes and layout are from the catalog "
             "entry's basis; run with network access for the file's real header"
         )
+    if request.keep_off_gpus and not request.hardware.gpus:
+        fit.settings.gpu_off = True  # --device none: llama.cpp must not try GPUs it has no code for
     for gpu in request.hardware.gpus:
         if gpu.fp16_crippled and cand.quant.upper() in ("F16", "BF16"):
             warnings.append(f"{gpu.name}: FP16 runs at a tiny fraction of FP32 on this chip; prefer a quantized file")
@@ -133,13 +221,15 @@ def _finish(
 def _nothing_fits(
     candidates: list[Candidate], request: PlanRequest, warnings: list[str], alternatives: list[Alternative]
 ) -> Plan:
+    """The smallest file at the smallest setting, with the GPUs as full as they can be: which device overflows,
+    by how much, and what would make it fit; no tokens/s (it does not run), the disk-bound estimate instead."""
     hw = request.hardware
     smallest = min(candidates, key=lambda c: c.size_bytes)
     facts = smallest.facts
     margins = margins_for(hw, request.margin_bytes)
     closest = closest_attempt(facts, hw, request.overrides, request.runtime, margins)
-    spt = disk_bound_speed(facts, hw)
-    closest.speed.disk_bound_seconds_per_token = round(spt, 2)
+    on_gpus = sum(d.weights_bytes for d in closest.memory.devices)
+    spt = disk_seconds_per_token(facts, host_capacity(hw), hw.disk.read_bandwidth_gbs, gpu_bytes=on_gpus)
     kv_alone = kv_bytes_per_token(facts, closest.settings.cache_type_k, closest.settings.cache_type_v)
     kv_alone *= closest.settings.ctx_size
     if request.overrides.ctx_size and kv_alone > host_capacity(hw) + sum(g.usable_bytes for g in hw.gpus):
@@ -147,14 +237,31 @@ def _nothing_fits(
             f"--ctx {request.overrides.ctx_size} needs {kv_alone / 1e9:.1f} GB of KV cache alone "
             f"({kv_bytes_per_token(facts) // 1024} KiB per token in f16); try a smaller --ctx"
         )
+    closest.speed = closest.speed.model_copy(
+        update={
+            "prompt_tokens_per_s": None, "generation_tokens_per_s": None, "low": None, "high": None,
+            "prompt_low": None, "prompt_high": None, "disk_bound_seconds_per_token": round(spt, 2),
+            "basis": "does not fit: no tokens/s; the disk-bound figure streams the part not held in RAM or on the "
+            "GPUs from disk once per token",
+        }
+    )  # fmt: skip
     alternatives = [a for a in alternatives if a.fits]
     reasons = [
-        f"nothing fits: even {smallest.model} {smallest.quant} ({smallest.size_bytes / 1e9:.1f} GB) needs more than "
-        f"the {sum(g.usable_bytes for g in hw.gpus) / 1e9:.1f} GB of GPU memory plus "
-        f"{host_capacity(hw) / 1e9:.1f} GB of RAM available",
-        f"streamed from disk through mmap it would take about {spt:.1f} s per token",
+        f"nothing fits: even {smallest.model} {smallest.quant} ({smallest.size_bytes / 1e9:.1f} GB), the smallest "
+        f"file, at context {closest.settings.ctx_size} with KV {closest.settings.cache_type_k}: "
+        + overflow_line(closest, hw),
+        _disk_line(spt, on_gpus, hw),
     ]
     plan = _plan_from(smallest, closest, request, reasons, warnings, alternatives)
     plan.fits = False
     plan.where = "disk"
     return plan
+
+
+def _disk_line(spt: float, on_gpus: int, hw: Hardware) -> str:
+    held = f" ({on_gpus / 2**30:.1f} GiB of weights held on the GPUs, not read from disk)" if on_gpus else ""
+    speed = f"{hw.disk.read_bandwidth_gbs:g} GB/s" if hw.disk.read_bandwidth_gbs else "0.5 GB/s (assumed SATA SSD)"
+    if spt <= 0:
+        return f"the weights would stay in RAM{held}: it is the cache and buffers that do not fit, not the file"
+    shown = f"{spt:.0f}" if spt >= 10 else f"{spt:.1f}" if spt >= 0.1 else f"{spt:.3f}"
+    return f"streamed from disk through mmap at {speed} it would take about {shown} s per token{held}"

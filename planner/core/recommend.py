@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from planner.core.capacity import margins_for, reachable_bytes
 from planner.core.ranking import model_strength
-from planner.core.search import Candidate, Fit, choose
+from planner.core.search import Candidate, Fit, SearchResult, payload_of, search
 from planner.core.speed import host_bandwidth, quant_family
 from planner.types.hardware import Hardware
 from planner.types.plan import Overrides, Quality, Runtime
@@ -78,7 +78,7 @@ class Ranked:
     score: float
     candidate: Candidate
     fit: Fit
-    evaluated: list[tuple[Candidate, Fit | None]]
+    result: SearchResult  # the search that chose this model's file
     why: str
 
 
@@ -118,19 +118,17 @@ def recommend(
         if not could_be_fluent(cands, hw, floor, margin_bytes):
             continue
         # on a GPU machine a recommendation runs entirely on the GPU (an MoE may keep experts in RAM)
-        dense_on_gpu = bool(hw.gpus) and not cands[0].facts.is_moe
-        chosen, fit, evaluated = choose(
-            cands, hw, ov, runtime, margin_bytes, min_speed=floor, full_offload_only=dense_on_gpu
-        )
-        if chosen is None or fit is None or fit.speed.generation_tokens_per_s < floor:
+        result = search(cands, hw, ov, runtime, margin_bytes, min_speed=floor, full_offload_only=bool(hw.gpus))
+        if result.choice is None or result.choice.chosen.speed < floor:
             continue
+        chosen, fit = payload_of(result.choice.chosen)
         if hw.gpus and not fit.full_offload and not fit.settings.n_cpu_moe:
             continue
         facts = chosen.facts
         cost = QUANT_PENALTY[quant_family(chosen.quant)] * unit
         score = potential(model) - cost
         where = "entirely on your GPU" if fit.full_offload else "on your hardware"
-        speed = f"{fit.speed.generation_tokens_per_s:g} tokens/s (fluent: >= {floor:g})"
+        speed = f"{result.choice.chosen.speed:g} tokens/s (fluent: >= {floor:g})"
         if fit_ is None:
             why = (
                 f"{chosen.model} {chosen.quant} is the strongest catalog model that runs {where} at {speed}; "
@@ -140,7 +138,7 @@ def recommend(
             why = rated_why(chosen, model.rating, fit_, score, cost, where, speed)
             # the score is what ranked it: shown as its quality, so the alternatives table can be checked against it
             chosen = replace(chosen, quality=score_quality(score, model.rating))
-        ranked.append(Ranked(score, chosen, fit, evaluated, why))
+        ranked.append(Ranked(score, chosen, fit, result, why))
         best_score = score if best_score is None else max(best_score, score)
     ranked.sort(key=lambda r: r.score, reverse=True)
     return ranked

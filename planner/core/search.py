@@ -1,21 +1,19 @@
-"""The solver: candidates (model files) x hardware -> the best Plan, with alternatives, under a stated margin.
+"""The solver: every configuration of every candidate file on the hardware, then the objective's choice.
 
 Pure: it gets every candidate with its ModelFacts already read (planner/models/candidates.py reads them) and does
 no I/O of its own; planner/core/planning.py turns its choice into a Plan.
 
-Order of preference, as a demanding user would choose by hand:
-
-1. everything on the GPU(s) at a useful context (>= 4096 tokens, or the model's own maximum if smaller), with
-   f16 KV first, then q8_0 KV (negligible quality cost, half the memory), before giving up context;
-2. the best quality quant that does that; among equals, the larger context (up to 32768: longer contexts cost
-   memory and prompt time without helping most chats; --ctx asks for more);
-3. if nothing fits fully: partial offload with as many layers as fit, for the best quality that still generates at
-   a usable speed; then CPU only; then, for a model larger than RAM, the disk-bound estimate (exit 3).
+The space: each file (quant) x full / partial -ngl (or --n-cpu-moe for an MoE) x KV type (f16, q8_0; q4_0 only
+when asked) x the context ladder x --device none. Pruned with cheap bounds: files bigger than GPUs + RAM are never
+read; a full offload is tried only when the layers alone fit the GPUs, and the largest context that fits it is
+found by binary search (memory only grows with context); partial offload finds the most layers (or fewest experts
+in RAM) that fit by binary search, bounded by the answer at the next smaller context; --device none only where
+the GPUs cannot hold even llama.cpp's context. planner/core/objective.py chooses among what fits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -30,17 +28,26 @@ from planner.core.capacity import (
     reachable_bytes,
 )
 from planner.core.memory import CUDA_FA_PAIRS, MiB, estimate_memory
-from planner.core.speed import estimate_speed, quant_family
+from planner.core.objective import (
+    PROMPT_FILL_SECONDS,
+    TARGET_CTX,
+    USABLE_TOKENS_PER_S,
+    USEFUL_CTX,
+    Choice,
+    Objective,
+    Option,
+    choose_option,
+)
+from planner.core.speed import estimate_speed
 from planner.errors import BadInput
 from planner.types.hardware import Gpu, Hardware
 from planner.types.model import ModelFacts, ModelFile
 from planner.types.plan import MemoryUse, Overrides, Quality, Runtime, Settings, Speed
 
 CTX_LADDER = (32768, 16384, 8192, 4096, 2048, 1024, 512)
-USEFUL_CTX = 4096
+LONG_CTX_LADDER = (131072, 65536)  # tried only when --prefer context asks for the model's full context
 DEFAULT_BATCH = 2048
 DEFAULT_UBATCH = 512
-USABLE_TOKENS_PER_S = 5.0  # below this a chat feels broken: prefer a smaller quant that is faster
 LLAMA_CPP_BUILD = "b10454"  # the llama.cpp behaviour modelled (llama-cpp-python 0.3.35+ vendors >= b10454)
 
 
@@ -77,14 +84,29 @@ class Candidate:
         return self.loaded_facts
 
 
-@dataclass
 class Fit:
-    settings: Settings
-    memory: MemoryUse
-    speed: Speed
-    full_offload: bool
-    where: str
-    context_capped_from: int | None = None  # the larger context that would fit, when prompt speed capped it
+    """One configuration's memory and where it runs; its speed is estimated on first use (the search rejects
+    most configurations it tries on memory alone)."""
+
+    def __init__(self, settings: Settings, memory: MemoryUse, where: str, estimate: Callable[[], Speed]) -> None:
+        self.settings = settings
+        self.memory = memory
+        self.where = where
+        self.full_offload = where == "GPU"
+        self.context_capped_from: int | None = None
+        self._estimate: Callable[[], Speed] | None = estimate
+        self._speed: Speed | None = None
+
+    @property
+    def speed(self) -> Speed:
+        if self._speed is None:
+            assert self._estimate is not None
+            self._speed, self._estimate = self._estimate(), None
+        return self._speed
+
+    @speed.setter
+    def speed(self, value: Speed) -> None:
+        self._speed, self._estimate = value, None
 
 
 def _fa_choice(facts: ModelFacts, gpus: list[Gpu], k: str, v: str, override: str | None) -> Literal["on", "off"]:
@@ -99,27 +121,46 @@ def _fa_choice(facts: ModelFacts, gpus: list[Gpu], k: str, v: str, override: str
     return "on"
 
 
-def _kv_options(ov: Overrides, last_resort: bool) -> list[tuple[str, str]]:
+def _kv_options(ov: Overrides) -> list[tuple[str, str]]:
+    """KV types to try: exactly what was given (-ctk alone changes only K), else f16 and q8_0 (q4_0 costs
+    measurable quality and is tried only when asked)."""
     if ov.cache_type_k or ov.cache_type_v:
-        k = ov.cache_type_k or ov.cache_type_v or "f16"
-        v = ov.cache_type_v or ov.cache_type_k or "f16"
+        k = ov.cache_type_k or "f16"
+        v = ov.cache_type_v or "f16"
         if v not in ("f16", "f32", "bf16") and ov.flash_attn == "off":
             raise BadInput(f"a quantized V cache ({v}) needs flash attention: drop --flash-attn off or use -ctv f16")
         return [(k, v)]
     if ov.flash_attn == "off":
-        return [("f16", "f16"), ("q8_0", "f16")] + ([("q4_0", "f16")] if last_resort else [])
-    # q8_0 costs ~0.002 perplexity; q4_0 costs more and is kept for the tiers where nothing else fits
-    return [("f16", "f16"), ("q8_0", "q8_0")] + ([("q4_0", "q4_0")] if last_resort else [])
+        return [("f16", "f16"), ("q8_0", "f16")]  # a quantized V cache needs flash attention
+    return [("f16", "f16"), ("q8_0", "q8_0")]
 
 
-def _ctx_options(facts: ModelFacts, ov: Overrides) -> list[int]:
+def ctx_ladder(facts: ModelFacts, ov: Overrides) -> list[int]:
+    """Contexts to try, largest first: --ctx alone, else the ladder up to the model's maximum (which is tried
+    itself when it is below the ladder's top; with --prefer context, up to it)."""
     if ov.ctx_size:
         return [ov.ctx_size]
     top = facts.context_length or USEFUL_CTX
     ladder = [c for c in CTX_LADDER if c <= top]
-    if top < CTX_LADDER[0] and top not in ladder:
+    if ov.prefer == "context":
+        ladder = [c for c in LONG_CTX_LADDER if c < top] + ladder
+        if top > ladder[0]:
+            ladder.insert(0, top)
+    elif top < CTX_LADDER[0] and top not in ladder:
         ladder.insert(0, top)
     return ladder or [top]
+
+
+def objective_for(facts: ModelFacts, ov: Overrides, min_speed: float | None = None) -> Objective:
+    """The objective for this model and these knobs: the floor capped to the model's own maximum."""
+    top = facts.context_length or USEFUL_CTX
+    if ov.ctx_size:
+        floor = target = ov.ctx_size
+    else:
+        floor = min(ov.min_ctx or USEFUL_CTX, top)  # --use-case reasoning arrives as min_ctx (planner.api)
+        target = top if ov.prefer == "context" else max(TARGET_CTX, floor)
+    speed = ov.min_speed if ov.min_speed is not None else min_speed if min_speed is not None else USABLE_TOKENS_PER_S
+    return Objective(min_speed=speed, floor_ctx=floor, target_ctx=target, prefer=ov.prefer or "balanced")
 
 
 def _threads(hw: Hardware, ov: Overrides) -> int:
@@ -181,107 +222,15 @@ def _evaluate(
         dev.capacity_bytes = max(0, gpu_capacity(gpu) - margin)
     memory.margin_bytes = max(margins, default=0)
     memory.host.capacity_bytes = host_capacity(hw)
-    speed = estimate_speed(facts, settings, memory, hw.gpus, hw.cpu, backend=backend)
     where = _where(facts, settings, hw.gpus)
-    return Fit(settings, memory, speed, where == "GPU", where)
-
-
-@dataclass(frozen=True)
-class Tier:
-    """One level of the preference order: where the model must live and the least context accepted."""
-
-    name: str
-    full_offload: bool  # every layer on the GPU(s)
-    min_ctx: int
-    last_resort_kv: bool = False
-
-
-# Full offload at a useful context beats everything; then full offload at 2048 (still a real chat); then partial
-# offload at a useful context; then whatever runs at all.
-TIERS = (
-    Tier("gpu", True, USEFUL_CTX),
-    Tier("gpu-short", True, 2048),
-    Tier("partial", False, USEFUL_CTX),
-    Tier("partial-short", False, 2048, last_resort_kv=True),
-    Tier("anything", False, 512, last_resort_kv=True),
-)
-CPU_TIERS = (Tier("cpu", False, USEFUL_CTX), Tier("cpu-short", False, 2048, True), Tier("cpu-any", False, 512, True))
+    return Fit(
+        settings, memory, where, lambda: estimate_speed(facts, settings, memory, hw.gpus, hw.cpu, backend=backend)
+    )
 
 
 def _min_bytes_on_gpu(facts: ModelFacts) -> int:
     """Lower bound of the GPU bytes of a full offload: every layer and the output, nothing else."""
     return sum(facts.layer_bytes) + facts.output_bytes
-
-
-def fit_model(
-    facts: ModelFacts, hw: Hardware, ov: Overrides, runtime: Runtime, margins: list[int], tier: Tier
-) -> Fit | None:
-    """The best settings for one model file within `tier`, or None. Memory grows with ctx and -ngl."""
-    host_cap = host_capacity(hw)
-    unified = any(g.unified_memory for g in hw.gpus)
-    full = facts.n_layer + 1
-    total_gpu = gpu_room(hw, margins)
-    fixed_ngl = ov.n_gpu_layers
-    if tier.full_offload:
-        if not hw.gpus or (fixed_ngl is not None and fixed_ngl < full) or ov.n_cpu_moe:
-            return None
-        if _min_bytes_on_gpu(facts) > total_gpu:
-            return None
-    ubatches = [ov.ubatch_size] if ov.ubatch_size else [DEFAULT_UBATCH, 256]
-    ctxs = [c for c in _ctx_options(facts, ov) if c >= min(tier.min_ctx, facts.context_length or tier.min_ctx)]
-    if ov.ctx_size:
-        ctxs = [ov.ctx_size]
-    elif not tier.full_offload and hw.gpus and ctxs:
-        # partly in RAM, every GPU layer is speed: take the tier's context, not more, and fit the most layers
-        ctxs = ctxs[-1:]
-    kvs = _kv_options(ov, tier.last_resort_kv)
-
-    def attempt(ctx: int, kv: tuple[str, str], ngl: int, ub: int) -> Fit:
-        settings = _settings(facts, hw, ov, ctx=ctx, kv=kv, ngl=ngl, ubatch=ub, runtime=runtime)
-        return _evaluate(facts, hw, settings, runtime, margins, ov.backend)
-
-    if tier.full_offload or not hw.gpus:
-        ngl = full if hw.gpus else 0
-        for ctx in ctxs:
-            for kv in kvs:
-                for ub in ubatches:
-                    fit = attempt(ctx, kv, ngl, ub)
-                    if _fits(fit.memory, host_cap, unified):
-                        return fit
-        return None
-
-    def fits(fit: Fit) -> bool:
-        return _fits(fit.memory, host_cap, unified)
-
-    if facts.is_moe and fixed_ngl is None and ov.n_cpu_moe is None:
-        # MoE: keep every layer's attention and shared weights on the GPU and move the experts of the first N
-        # layers to RAM (--n-cpu-moe): far faster than leaving whole layers behind, since only the used experts
-        # are read per token. The smallest N that fits.
-        for ctx in ctxs:
-            for kv in kvs:
-
-                def with_cpu_moe(n: int, ctx: int = ctx, kv: tuple[str, str] = kv) -> Fit:
-                    settings = _settings(
-                        facts, hw, ov, ctx=ctx, kv=kv, ngl=full, ubatch=ubatches[0], runtime=runtime, n_cpu_moe=n
-                    )
-                    return _evaluate(facts, hw, settings, runtime, margins, ov.backend)
-
-                best = _first_that_fits(list(range(1, facts.n_layer + 1)), with_cpu_moe, fits)
-                if best is not None:
-                    return best
-
-    # partial offload: the most layers that fit
-    ngl_options = [fixed_ngl] if fixed_ngl is not None else list(range(full, -1, -1))
-    for ctx in ctxs:
-        for kv in kvs:
-
-            def at(ngl: int, ctx: int = ctx, kv: tuple[str, str] = kv) -> Fit:
-                return attempt(ctx, kv, ngl, ubatches[0])
-
-            best = _first_that_fits(ngl_options, at, fits)
-            if best is not None:
-                return best
-    return None
 
 
 def _first_that_fits(values: list[int], evaluate: Callable[[int], Fit], fits: Callable[[Fit], bool]) -> Fit | None:
@@ -298,13 +247,255 @@ def _first_that_fits(values: list[int], evaluate: Callable[[int], Fit], fits: Ca
     return best
 
 
+@dataclass
+class Space:
+    """One candidate's search: the hardware, the fixed knobs and how to evaluate a configuration."""
+
+    facts: ModelFacts
+    hw: Hardware
+    ov: Overrides
+    runtime: Runtime
+    margins: list[int]
+    evaluations: int = 0
+    full_offload_only: bool = False  # a recommendation: no layers left in RAM (an MoE's experts may stay there)
+    # the partial answers of the previous (larger) KV type per context: a smaller cache never holds fewer layers
+    # (or needs more experts in RAM), so they bound the next KV type's binary search
+    ngl_at: dict[int, int] = field(default_factory=dict)
+    moe_at: dict[int, int] = field(default_factory=dict)
+
+    def fits(self, fit: Fit) -> bool:
+        unified = any(g.unified_memory for g in self.hw.gpus)
+        return _fits(fit.memory, host_capacity(self.hw), unified)
+
+    def attempt(
+        self, ctx: int, kv: tuple[str, str], ngl: int, *, ubatch: int | None = None, n_cpu_moe: int | None = None,
+        cpu_only: bool = False,
+    ) -> Fit:  # fmt: skip
+        hw = self.hw.model_copy(update={"gpus": []}) if cpu_only else self.hw
+        settings = _settings(
+            self.facts, hw, self.ov, ctx=ctx, kv=kv, ngl=ngl, ubatch=ubatch or self.ubatches[0], runtime=self.runtime,
+            n_cpu_moe=n_cpu_moe,
+        )  # fmt: skip
+        self.evaluations += 1
+        # the CPU alone runs CPU code whatever --backend says for the GPUs
+        backend = None if cpu_only else self.ov.backend
+        fit = _evaluate(self.facts, hw, settings, self.runtime, [] if cpu_only else self.margins, backend)
+        if cpu_only and self.hw.gpus:
+            fit.settings.gpu_off = True  # keep llama.cpp off GPUs too full to hold its own context
+        return fit
+
+    @property
+    def ubatches(self) -> list[int]:
+        return [self.ov.ubatch_size] if self.ov.ubatch_size else [DEFAULT_UBATCH, 256]
+
+    @property
+    def full(self) -> int:
+        return self.facts.n_layer + 1
+
+
+def _full_offload(space: Space, ctxs: list[int], kv: tuple[str, str]) -> list[Fit]:
+    """Every context of `ctxs` (largest first) at which the whole model fits on the GPUs."""
+    ov, facts = space.ov, space.facts
+    if not space.hw.gpus or ov.n_cpu_moe or (ov.n_gpu_layers is not None and ov.n_gpu_layers < space.full):
+        return []
+    if _min_bytes_on_gpu(facts) > gpu_room(space.hw, space.margins):
+        return []
+    ngl = ov.n_gpu_layers if ov.n_gpu_layers is not None else space.full
+
+    def at(i: int) -> Fit:
+        fit = space.attempt(ctxs[i], kv, ngl)
+        for ub in space.ubatches[1:]:  # a smaller ubatch shrinks the compute buffer: try it before less context
+            if space.fits(fit):
+                break
+            fit = space.attempt(ctxs[i], kv, ngl, ubatch=ub)
+        return fit
+
+    first = _first_that_fits(list(range(len(ctxs))), at, space.fits)
+    if first is None:
+        return []
+    return [first, *_readable_context(space, ctxs, first, at)]
+
+
+def _readable_context(space: Space, ctxs: list[int], first: Fit, at: Callable[[int], Fit]) -> list[Fit]:
+    """Whole on the GPUs (or in RAM), a smaller context generates no faster (the speed model reads the first
+    512 cells of the cache), so the largest context that fits is the only one worth having; and the largest the
+    machine can read in PROMPT_FILL_SECONDS, when that is smaller (the objective does not count more)."""
+    readable = (first.speed.prompt_tokens_per_s or 0.0) * PROMPT_FILL_SECONDS
+    if first.settings.ctx_size <= readable:
+        return []
+    smaller = [i for i, c in enumerate(ctxs) if c < first.settings.ctx_size and c <= readable]
+    if not smaller:
+        return []
+    fit = at(smaller[0])
+    return [fit] if space.fits(fit) else []
+
+
+def _most_on_gpus(space: Space, values: list[int], evaluate: Callable[[int], Fit]) -> Fit | None:
+    """The first of `values` (most on the GPUs first) whose GPUs hold it, if RAM then holds the rest. Fitting is
+    not monotone in layers (fewer on the GPUs means more in RAM), but GPU use is: the most the GPUs hold also
+    leaves the least for RAM, so if that does not fit in RAM, nothing at this context does."""
+
+    def gpus_hold(fit: Fit) -> bool:
+        return all(d.total_bytes <= d.capacity_bytes for d in fit.memory.devices)
+
+    fit = _first_that_fits(values, evaluate, gpus_hold)
+    return fit if fit is not None and space.fits(fit) else None
+
+
+def _partial(space: Space, ctxs: list[int], kv: tuple[str, str]) -> list[Fit]:
+    """For each context (largest first), the most of the model that fits on the GPUs: fewest MoE experts in RAM,
+    else most layers; --device none where the GPUs cannot take even llama.cpp's own buffers."""
+    ov, facts = space.ov, space.facts
+    out: list[Fit] = []
+    hi_ngl = space.full if ov.n_gpu_layers is None else ov.n_gpu_layers
+    lo_moe = 1
+    for ctx in reversed(ctxs):  # smallest first: a larger context never fits more layers
+        fit = None
+        if ov.n_cpu_moe is not None:
+            ngl = space.full if ov.n_gpu_layers is None else ov.n_gpu_layers
+            fit = space.attempt(ctx, kv, ngl, n_cpu_moe=ov.n_cpu_moe)
+            fit = fit if space.fits(fit) else None
+        elif ov.n_gpu_layers is not None:
+            fit = space.attempt(ctx, kv, ov.n_gpu_layers)
+            fit = fit if space.fits(fit) else None
+        else:
+            if facts.is_moe:
+                moe = list(range(lo_moe, min(space.moe_at.get(ctx, facts.n_layer), facts.n_layer) + 1))
+
+                def with_moe(n: int, ctx: int = ctx) -> Fit:
+                    return space.attempt(ctx, kv, space.full, n_cpu_moe=n)
+
+                fit = _most_on_gpus(space, moe, with_moe) if moe else None
+                if fit is not None:
+                    lo_moe = space.moe_at[ctx] = fit.settings.n_cpu_moe
+            layers_in_ram = fit is None and not space.full_offload_only
+            for ub in space.ubatches if layers_in_ram else []:  # a smaller ubatch only when the default fits nowhere
+
+                def with_ngl(n: int, ctx: int = ctx, ub: int = ub) -> Fit:
+                    return space.attempt(ctx, kv, n, ubatch=ub)
+
+                values = list(range(min(hi_ngl, space.full - 1), space.ngl_at.get(ctx, 0) - 1, -1))
+                fit = _most_on_gpus(space, values, with_ngl)
+                if fit is not None:
+                    hi_ngl = space.ngl_at[ctx] = fit.settings.n_gpu_layers
+                    break
+        if fit is None and ov.n_gpu_layers in (None, 0) and ov.n_cpu_moe is None and not space.full_offload_only:
+            cpu = space.attempt(ctx, kv, 0, cpu_only=True)
+            fit = cpu if space.fits(cpu) else None
+        if fit is None:
+            break  # every placement needs more memory at a larger context: none of those fits either
+        out.append(fit)
+    return out
+
+
+def _cpu(space: Space, ctxs: list[int], kv: tuple[str, str]) -> list[Fit]:
+    """No GPU: every context at which the model fits in RAM (binary search for the largest)."""
+
+    def at(i: int) -> Fit:
+        return space.attempt(ctxs[i], kv, 0)
+
+    first = _first_that_fits(list(range(len(ctxs))), at, space.fits)
+    if first is None:
+        return []
+    return [first, *_readable_context(space, ctxs, first, at)]
+
+
+def candidate_fits(space: Space, ctxs: list[int]) -> Iterator[Fit]:
+    """Every configuration of one file worth comparing: a full offload where it fits, else the best partial."""
+    for kv in _kv_options(space.ov):
+        if not space.hw.gpus:
+            yield from _cpu(space, ctxs, kv)
+            continue
+        full = _full_offload(space, ctxs, kv)
+        yield from full
+        # a context where the whole model fits needs no partial plan: fewer layers there is only slower
+        rest = [c for c in ctxs if not full or c > full[0].settings.ctx_size]
+        if rest and (space.facts.is_moe or not space.full_offload_only):
+            yield from _partial(space, rest, kv)
+
+
+@dataclass
+class SearchResult:
+    objective: Objective
+    options: list[Option]  # every configuration that fits, of every candidate
+    choice: Choice | None
+    per_candidate: list[tuple[Candidate, Option | None]]  # each file's own best option (None: nothing fits)
+    evaluations: int = 0
+    full_offload_only: bool = False  # only plans entirely on the GPUs (an MoE's experts may stay in RAM) counted
+
+
+def _option(i: int, cand: Candidate, fit: Fit) -> Option:
+    s = fit.settings
+    return Option(
+        rank=i, quant=cand.quant, kv=(s.cache_type_k, s.cache_type_v), speed=fit.speed.generation_tokens_per_s or 0.0,
+        prompt_speed=fit.speed.prompt_tokens_per_s or 0.0, ctx=s.ctx_size, where=fit.where, n_gpu_layers=s.n_gpu_layers,
+        n_layers=cand.facts.n_layer + 1, n_cpu_moe=s.n_cpu_moe, payload=(cand, fit),
+    )  # fmt: skip
+
+
+def search(
+    candidates: list[Candidate],
+    hw: Hardware,
+    ov: Overrides,
+    runtime: Runtime,
+    margin_bytes: int | None,
+    *,
+    min_speed: float | None = None,
+    full_offload_only: bool = False,
+) -> SearchResult:
+    """Every fitting configuration of every candidate (best quality first), and the objective's choice."""
+    if ov.n_cpu_moe and any(c.loaded_facts is not None and not c.loaded_facts.is_moe for c in candidates):
+        raise BadInput(f"--n-cpu-moe {ov.n_cpu_moe}: {candidates[0].model} is a dense model and has no experts")
+    margins = margins_for(hw, margin_bytes)
+    reach = reachable_bytes(hw, margins)
+    reachable = [(i, c) for i, c in enumerate(candidates) if c.size_bytes <= reach]
+    known = next((c.loaded_facts for c in candidates if c.loaded_facts is not None), None)
+    objective = objective_for(known, ov, min_speed) if known is not None else Objective()
+    evaluations = 0
+
+    def enumerate_at(ctxs_of: Callable[[ModelFacts], list[int]]) -> list[Option]:
+        nonlocal evaluations
+        found = []
+        for i, cand in reachable:
+            space = Space(cand.facts, hw, ov, runtime, margins, full_offload_only=full_offload_only and bool(hw.gpus))
+            ctxs = ctxs_of(cand.facts)
+            if ctxs:
+                found += [_option(i, cand, fit) for fit in candidate_fits(space, ctxs)]
+            evaluations += space.evaluations
+        if full_offload_only and hw.gpus:
+            found = [o for o in found if o.where == "GPU" or o.n_cpu_moe]
+        return found
+
+    options = enumerate_at(lambda f: [c for c in ctx_ladder(f, ov) if c >= objective.floor_ctx])
+    if not options and not ov.ctx_size:
+        # nothing at the floor: what fits below it, so the plan can say what it would take
+        options = enumerate_at(lambda f: [c for c in ctx_ladder(f, ov) if c < objective.floor_ctx])
+    choice = choose_option(options, objective)
+    per_candidate = []
+    for i, cand in enumerate(candidates):
+        own = [o for o in options if o.rank == i]
+        best = choose_option(own, objective)
+        per_candidate.append((cand, best.chosen if best else None))
+    return SearchResult(objective, options, choice, per_candidate, evaluations, full_offload_only and bool(hw.gpus))
+
+
 def closest_attempt(facts: ModelFacts, hw: Hardware, ov: Overrides, runtime: Runtime, margins: list[int]) -> Fit:
-    """What the smallest sensible setting would need: shown when nothing fits."""
-    ctx = ov.ctx_size or min(2048, facts.context_length or 2048)
-    kv = _kv_options(ov, True)[-1]
-    ngl = ov.n_gpu_layers if ov.n_gpu_layers is not None else (facts.n_layer + 1 if hw.gpus else 0)
-    settings = _settings(facts, hw, ov, ctx=ctx, kv=kv, ngl=ngl, ubatch=ov.ubatch_size or 256, runtime=runtime)
-    return _evaluate(facts, hw, settings, runtime, margins, ov.backend)
+    """The smallest sensible setting, with the GPUs holding as many layers as they can: what it would need is
+    what the nothing-fits answer reports."""
+    space = Space(facts, hw, ov, runtime, margins)
+    ctx = ov.ctx_size or min(512, facts.context_length or 512)
+    kv = _kv_options(ov)[-1]
+    if ov.n_gpu_layers is not None or not hw.gpus:
+        return space.attempt(ctx, kv, ov.n_gpu_layers or 0, ubatch=ov.ubatch_size or 256)
+
+    def gpus_hold(fit: Fit) -> bool:
+        return all(d.total_bytes <= d.capacity_bytes for d in fit.memory.devices)
+
+    def at(n: int) -> Fit:
+        return space.attempt(ctx, kv, n, ubatch=ov.ubatch_size or 256)
+
+    best = _first_that_fits(list(range(space.full, -1, -1)), at, gpus_hold)
+    return best if best is not None else at(0)
 
 
 def choose(
@@ -314,112 +505,21 @@ def choose(
     runtime: Runtime,
     margin_bytes: int | None,
     *,
-    min_speed: float = USABLE_TOKENS_PER_S,
+    min_speed: float | None = None,
     full_offload_only: bool = False,
 ) -> tuple[Candidate | None, Fit | None, list[tuple[Candidate, Fit | None]]]:
-    """The best-quality candidate of the best tier; candidates come best quality first.
-
-    Returns the choice, its fit, and (candidate, its best fit in any tier or None) for the alternatives table.
-    """
-    margins = margins_for(hw, margin_bytes)
-    best_fit: dict[int, Fit | None] = {}
-    chosen: tuple[Candidate, Fit] | None = None
-    tiers: tuple[Tier, ...] = TIERS if hw.gpus else CPU_TIERS
-    if full_offload_only and hw.gpus:
-        tiers = tuple(t for t in tiers if t.full_offload)
-    reach = reachable_bytes(hw, margins)
-    for tier in tiers:
-        for i, cand in enumerate(candidates):
-            earlier = best_fit.get(i)
-            if earlier is not None and earlier.full_offload and not tier.full_offload:
-                continue
-            if cand.size_bytes > reach:
-                best_fit.setdefault(i, None)
-                continue  # cannot fit anywhere: don't even read its header
-            fit = fit_model(cand.facts, hw, ov, runtime, margins, tier)
-            if fit is not None and best_fit.get(i) is None:
-                best_fit[i] = fit
-            else:
-                best_fit.setdefault(i, None)
-            last_tier = tier is tiers[-1]
-            if fit is not None and chosen is None and (fit.speed.generation_tokens_per_s >= min_speed or last_tier):
-                chosen = (cand, fit)
-        if chosen is not None:
-            break
-    # fill the alternatives with each candidate's best fit in any tier
-    for i, cand in enumerate(candidates):
-        if best_fit.get(i) is None and cand.size_bytes <= reach:
-            for tier in tiers:
-                fit = fit_model(cand.facts, hw, ov, runtime, margins, tier)
-                if fit is not None:
-                    best_fit[i] = fit
-                    break
-    evaluated = [(cand, best_fit.get(i)) for i, cand in enumerate(candidates)]
-    if chosen is None and hw.gpus and ov.n_gpu_layers in (None, 0):
-        # the GPUs cannot hold even the CUDA context and a compute buffer beside what they already carry: run on
-        # the CPU alone, with llama.cpp kept off the GPUs
-        cpu_only = hw.model_copy(update={"gpus": []})
-        on_cpu, cpu_fit, _ = choose(candidates, cpu_only, ov, runtime, margin_bytes, min_speed=min_speed)
-        if on_cpu is not None and cpu_fit is not None:
-            cpu_fit.settings.gpu_off = True
-            return on_cpu, cpu_fit, evaluated
-    if chosen is None:
+    """The objective's choice, its fit, and (candidate, its own best fit or None) for every candidate."""
+    result = search(candidates, hw, ov, runtime, margin_bytes, min_speed=min_speed, full_offload_only=full_offload_only)
+    evaluated = [(c, payload_of(o)[1] if o else None) for c, o in result.per_candidate]
+    if result.choice is None:
         return None, None, evaluated
-    chosen = _prefer_quality_over_lowbit(chosen, evaluated)
-    if ov.ctx_size is None:
-        chosen = (chosen[0], _cap_context_by_prompt_speed(chosen, hw, ov, runtime, margins, tiers))
-    return chosen[0], chosen[1], evaluated
+    cand, fit = payload_of(result.choice.chosen)
+    return cand, fit, evaluated
 
 
-PROMPT_FILL_SECONDS = 300  # a context the machine needs more than 5 minutes to read is not useful
-
-
-def _cap_context_by_prompt_speed(
-    chosen: tuple[Candidate, Fit], hw: Hardware, ov: Overrides, runtime: Runtime, margins: list[int], tiers: tuple
-) -> Fit:
-    """On slow hardware a long context costs minutes of prompt processing before the first token: keep the
-    context to what the machine can read in PROMPT_FILL_SECONDS (never below the useful 4096)."""
-    cand, fit = chosen
-    limit = max(USEFUL_CTX, fit.speed.prompt_tokens_per_s * PROMPT_FILL_SECONDS)
-    if fit.settings.ctx_size <= limit:
-        return fit
-    capped = max((c for c in CTX_LADDER if c <= limit), default=USEFUL_CTX)
-    fixed = ov.model_copy(update={"ctx_size": capped})
-    for tier in tiers:
-        refit = fit_model(cand.facts, hw, fixed, runtime, margins, tier)
-        if refit is not None:
-            refit.context_capped_from = fit.settings.ctx_size
-            return refit
-    return fit
-
-
-LOWBIT_TRADE_MIN_TPS = 10.0  # a better quant partly in RAM must still generate this fast...
-LOWBIT_TRADE_SPEED_SHARE = 0.25  # ...and at least a quarter as fast as the low-bit one on the GPU
-
-
-def _prefer_quality_over_lowbit(
-    chosen: tuple[Candidate, Fit], evaluated: list[tuple[Candidate, Fit | None]]
-) -> tuple[Candidate, Fit]:
-    """Q2/Q3/IQ quants lose real quality: when a better quant runs partly from RAM (MoE experts or layers) at a
-    still-fluent speed, prefer it over squeezing the low-bit file onto the GPU. Candidates are best-first."""
-    cand, fit = chosen
-    if quant_family(cand.quant) != "lowbit":
-        return chosen
-    floor = max(LOWBIT_TRADE_MIN_TPS, LOWBIT_TRADE_SPEED_SHARE * fit.speed.generation_tokens_per_s)
-    eligible = []
-    for other, other_fit in evaluated:
-        if other is cand:
-            break
-        if (
-            other_fit is not None
-            and quant_family(other.quant) != "lowbit"
-            and other_fit.speed.generation_tokens_per_s >= floor
-            and other_fit.settings.ctx_size >= min(fit.settings.ctx_size, USEFUL_CTX)
-        ):
-            eligible.append((other, other_fit))
-    if eligible:
-        # the best quality that is not much slower than the fastest eligible file (quant steps above Q4 cost
-        # little quality but, partly in RAM, a lot of speed)
-        fastest = max(f.speed.generation_tokens_per_s for _, f in eligible)
-        return next((c, f) for c, f in eligible if f.speed.generation_tokens_per_s >= 0.5 * fastest)
-    return chosen
+def payload_of(option: Option) -> tuple[Candidate, Fit]:
+    payload = option.payload
+    assert isinstance(payload, tuple)
+    cand: Candidate = payload[0]
+    fit: Fit = payload[1]
+    return cand, fit

@@ -468,9 +468,12 @@ def _basis(terms: SpeedTerms, c: SpeedConstants) -> str:
     )
 
 
-def disk_seconds_per_token(facts: ModelFacts, host_capacity: int, disk_gbs: float | None) -> float:
-    """Streaming from mmap when the model exceeds RAM: the part that does not stay cached is re-read per token."""
-    active_bytes = facts.size_bytes * _active_fraction(facts)
+def disk_seconds_per_token(
+    facts: ModelFacts, host_capacity: int, disk_gbs: float | None, *, gpu_bytes: int = 0
+) -> float:
+    """Streaming from mmap when the model exceeds RAM: the part that does not stay cached is re-read per token.
+    `gpu_bytes` of weights sit on the GPUs and are never read from disk."""
+    active_bytes = max(0, facts.size_bytes - gpu_bytes) * _active_fraction(facts)
     uncached = max(0.0, active_bytes - max(0, host_capacity) * 0.9)
     bandwidth = (disk_gbs or 0.5) * GB  # 0.5 GB/s: a SATA SSD's sequential read (conservative default)
     return uncached / bandwidth

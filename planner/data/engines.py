@@ -347,6 +347,23 @@ def server_image_for(hardware: Hardware) -> ImageChoice:
     return choice
 
 
+def gpus_the_image_cannot_run(hardware: Hardware) -> list[tuple[Gpu, str]]:
+    """NVIDIA GPUs with neither native code nor PTX in the CUDA image server_image_for picks (Kepler on the CUDA
+    12 image), each with the reason doctor gives (gpu-not-in-image); the plan leaves them out."""
+    choice = server_image_for(hardware)
+    if choice.backend != "cuda":
+        return []
+    row = load_images().by_tag(choice.tag)
+    oldest = min(row.architectures, key=lambda entry: _arch_entry(entry)[0]) if row.architectures else "?"
+    out = []
+    for gpu in hardware.gpus:
+        cc = cc_version(gpu.compute_capability) if gpu.vendor == "nvidia" else None
+        if cc is None or native_code_for(cc, row.architectures) or ptx_for(cc, row.architectures):
+            continue
+        out.append((gpu, f"{gpu.name} ({_sm(cc)}) has no code in the {row.tag} image at all (oldest is {oldest})"))
+    return out
+
+
 def _choice(tag: str, backend: Backend, reasons: list[str]) -> ImageChoice:
     catalog = load_images()
     row = catalog.by_tag(tag)

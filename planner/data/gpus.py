@@ -280,6 +280,92 @@ def match_gpu(name: str, memory_total_bytes: int | None = None, *, directory: Pa
     return exact[0] if exact else None
 
 
+@dataclass(frozen=True)
+class GpuResolution:
+    """What a --gpu name resolved to, and what the user should know about how (a variant picked, a custom size)."""
+
+    spec: GpuSpec
+    notes: tuple[str, ...] = ()
+
+
+# Words users leave out: "3090" means the RTX 3090, "p40" the Tesla P40.
+_SERIES_WORDS = frozenset({"rtx", "gtx", "tesla", "quadro", "radeon", "rx", "instinct", "arc"})
+_MAX_CUSTOM_VRAM = 1 << 40  # 1 TiB: no single accelerator comes close; a bigger "size" is a typo
+
+
+def resolve_gpu_name(name: str, *, directory: Path | None = None) -> GpuResolution | None:
+    """The entry a person means by `name`, with notes: the variant a size picks ("RTX 3060 8GB"), a custom-VRAM
+    what-if for a size the database does not know for that card ("RTX 4090 48GB", modded), compact spellings
+    ("3090", "rtx3090", "4060ti"), and the variants an ambiguous name could mean ("H100"). None when unknown."""
+    if not name.strip():
+        return None
+    index = _index(Path(directory).resolve() if directory else None)
+    memory = memory_hint(name)
+    exact = index.exact.get(normalize(name), [])
+    if exact and (memory is None or any(_memory_distance(s, memory)[0] <= _MEMORY_TOLERANCE for s in exact)):
+        return GpuResolution(_pick(exact, name, memory), _size_note(name, _pick(exact, name, memory), memory))
+    family = index.family.get(family_key(name), []) or _compact_family(name, index)
+    if not family:
+        return GpuResolution(exact[0]) if exact else None
+    if memory is not None:
+        if any(_memory_distance(s, memory)[0] <= _MEMORY_TOLERANCE for s in family):
+            return GpuResolution(_pick(family, name, memory))
+        return _custom_size(name, _pick(family, name, None), memory)
+    picked = _pick(family, name, None)
+    names = list(dict.fromkeys(s.name for s in family))
+    notes = list(_size_note(name, picked, None))
+    if len(names) > 1:
+        others = [n for n in names if n != picked.name]
+        notes.insert(
+            0,
+            f"--gpu {name!r} could be any of {', '.join(names)}: planned as {picked.name}; name one "
+            f"(e.g. --gpu {others[0]!r}) to plan for another",
+        )
+    return GpuResolution(picked, tuple(notes))
+
+
+def _size_note(name: str, spec: GpuSpec, memory: int | None) -> tuple[str, ...]:
+    """A chip sold in several memory sizes, none written: say which one is planned and how to pick another."""
+    sizes = spec.memory_sizes
+    if memory is not None or len(sizes) < 2:
+        return ()
+    listed = ", ".join(f"{size / GIB:g}" for size in sizes)
+    return (
+        f"--gpu {name!r}: {spec.name} comes with {listed} GB; planned with {int(spec.vram_bytes) / GIB:g} GB "
+        f"(write e.g. --gpu '{spec.name} {sizes[0] / GIB:g}GB' for another)",
+    )
+
+
+def _custom_size(name: str, base: GpuSpec, memory: int) -> GpuResolution:
+    """A memory size the database does not list for this card: a what-if card with that much memory and the
+    listed card's other specs, said plainly (a modded 48 GB RTX 4090 is real; a narrower-bus variant is slower)."""
+    if memory <= 0 or memory > _MAX_CUSTOM_VRAM:
+        raise ValueError(f"--gpu {name!r}: {memory / GIB:g} GB is not a memory size an accelerator has")
+    known = ", ".join(f"{size / GIB:g}" for size in base.memory_sizes)
+    custom = base.model_copy(
+        update={"vram_bytes": ByteSize(memory), "usable_vram_bytes": None, "memory_options_bytes": []}
+    )
+    note = (
+        f"--gpu {name!r}: planner's database lists the {base.name} with {known} GB only; planning a what-if card "
+        f"with {memory / GIB:g} GB and the {base.name}'s other specs ({base.memory_bandwidth_gbs:g} GB/s); a real "
+        "variant with a different memory bus is faster or slower than this"
+    )
+    return GpuResolution(custom, (note,))
+
+
+def _compact_family(name: str, index: _Index) -> list[GpuSpec]:
+    """Entries for a name written without spaces or series word: "rtx3090", "3090", "4060ti", "p40"."""
+    bare = family_key(name)  # the variant words (16gb, pcie) pick among the family afterwards
+    split = family_key(re.sub(r"(?<=[a-z])(?=\d)", " ", bare))  # rtx3090 -> rtx 3090 (a100 is also tried whole)
+    wanted = {frozenset(w for w in key.split() if w not in _SERIES_WORDS) for key in (bare, split)}
+    wanted.discard(frozenset())
+    found: list[GpuSpec] = []
+    for key, specs in index.family.items():
+        if frozenset(w for w in key.split() if w not in _SERIES_WORDS) in wanted:
+            found += [s for s in specs if s not in found]
+    return found
+
+
 def search_gpus(query: str | None = None, *, directory: Path | None = None) -> list[GpuSpec]:
     """Entries for `planner gpus QUERY`: the card the query names (all its variants), else every entry whose
     words start with each query word (name, aliases, architecture, chip, vendor, family); everything for no query."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from planner.data.cpus import CpuSpec, closest_cpu_names, cpu_for_gpu, cpu_from_spec, match_cpu
-from planner.data.gpus import GpuSpec, closest_names, gpu_from_spec, match_gpu
+from planner.data.gpus import GpuSpec, closest_names, gpu_from_spec, resolve_gpu_name
 from planner.errors import BadInput
 from planner.types.hardware import Cpu, Hardware, Memory
 from planner.types.units import parse_size
@@ -40,10 +40,16 @@ def parse_gpu_arg(text: str) -> list[GpuSpec]:
 
     A board that holds several GPUs (Tesla K80, A16, MI250X) counts as the devices nvidia-smi or ROCm would list.
     """
+    return parse_gpu_arg_with_notes(text)[0]
+
+
+def parse_gpu_arg_with_notes(text: str) -> tuple[list[GpuSpec], list[str]]:
+    """parse_gpu_arg, with what the user should know about each name: the variant picked, a custom size."""
     if not text.strip(" ,"):
         # Most often an unset shell variable (--gpu "$GPU"): planning for no GPU would be a silent surprise.
         raise BadInput("--gpu '' names no GPU; give a name such as \"Tesla P4\", or 'none' for CPU only")
     specs: list[GpuSpec] = []
+    notes: list[str] = []
     for part in text.split(","):
         part = part.strip()
         if not part:
@@ -51,15 +57,19 @@ def parse_gpu_arg(text: str) -> list[GpuSpec]:
         if part.lower() in _CPU_ONLY:
             continue
         count, name = _split_count(part)
-        spec = match_gpu(name)
-        if spec is None:
+        try:
+            found = resolve_gpu_name(name)
+        except ValueError as err:
+            raise BadInput(str(err)) from None
+        if found is None:
             close = closest_names(name)
             hint = f"closest: {', '.join(close)}" if close else "see `planner gpus` for the cards planner knows"
             raise BadInput(f"unknown GPU {name!r}; {hint}")
-        specs.extend([spec] * (count * spec.devices_per_board))
+        specs.extend([found.spec] * (count * found.spec.devices_per_board))
+        notes += [n for n in found.notes if n not in notes]
     if len(specs) > _MAX_GPUS:
         raise BadInput(f"--gpu {text!r} asks for {len(specs)} GPUs; planner plans for at most {_MAX_GPUS}")
-    return specs
+    return specs, notes
 
 
 def parse_cpu_arg(text: str) -> CpuSpec:
@@ -175,7 +185,11 @@ def apply_what_if(
     notes: list[str] = []
     specs: list[GpuSpec] = []
     if gpu is not None:
-        specs = [spec for value in gpu for spec in parse_gpu_arg(value)]
+        specs = []
+        for value in gpu:
+            found, gpu_notes = parse_gpu_arg_with_notes(value)
+            specs += found
+            notes += [n for n in gpu_notes if n not in notes]
         hardware.gpus = [gpu_from_spec(spec, index) for index, spec in enumerate(specs)]
         names = ", ".join(g.name for g in hardware.gpus) or "no GPU"
         notes.append(f"what-if GPUs from planner's hardware database: {names}")

@@ -70,24 +70,29 @@ def _device_rows(plan: Plan) -> list[Text]:
 
 
 def _alternatives(plan: Plan) -> Table:
-    table = Table(title="Alternatives", header_style="bold", title_justify="left")
-    for col in ("model", "quant", "size", "fits", "where", "-ngl", "ctx", "gen t/s", "quality"):
-        table.add_column(col, justify="right" if col in ("size", "-ngl", "ctx", "gen t/s") else "left")
-    for alt in plan.alternatives[:12]:
+    table = Table(title="Alternatives (why not)", header_style="bold", title_justify="left")
+    one_model = all(alt.model == plan.model.name for alt in plan.alternatives)
+    columns = ("quant", "where", "-ngl", "ctx", "KV", "gen t/s", "quality", "why not")
+    for col in columns if one_model else ("model", *columns):
+        table.add_column(col, justify="right" if col in ("-ngl", "ctx", "gen t/s") else "left",
+                         ratio=4 if col == "why not" else None)  # fmt: skip
+    for alt in plan.alternatives[:16]:
         quality = ""
         if alt.quality:
             quality = f"{'PPL' if alt.quality.metric == 'perplexity' else alt.quality.metric} {alt.quality.value:g}"
-        cells = (
-            alt.model,
+        where = alt.where + (f" (moe {alt.n_cpu_moe})" if alt.n_cpu_moe else "") if alt.fits else "no fit"
+        cells: tuple[str, ...] = (
             alt.quant,
-            f"{alt.size_bytes / 1e9:.2f} GB",
-            "yes" if alt.fits else "no",
-            alt.where,
-            str(alt.n_gpu_layers),
-            str(alt.ctx_size),
+            where,
+            str(alt.n_gpu_layers) if alt.fits else "-",
+            str(alt.ctx_size) if alt.fits else "-",
+            f"{alt.cache_type_k}/{alt.cache_type_v}" if alt.cache_type_k else "-",
             f"{alt.generation_tokens_per_s:g}" if alt.generation_tokens_per_s else "-",
             quality,
+            alt.why,
         )
+        if not one_model:
+            cells = (alt.model, *cells)
         table.add_row(*(Text(cell) for cell in cells))  # Text: a name is never read as rich markup
     return table
 
@@ -125,15 +130,16 @@ def show_plan(plan: Plan, console: Console | None = None) -> None:
     sp = plan.speed
     # Everything below that holds a name, a path or a reason is a Text: printed as it is, never as rich markup
     # (a path with "[/]" crashed the view, one with "[wip]" lost those characters).
-    console.print(
-        Text.assemble(
-            "\n",
-            ("speed", "bold"),
-            f": prompt ≈ {sp.prompt_tokens_per_s:g} tokens/s "
-            f"({sp.prompt_low:g}–{sp.prompt_high:g}), generation ≈ {sp.generation_tokens_per_s:g} tokens/s "
-            f"({sp.low:g}–{sp.high:g})",
+    if sp.generation_tokens_per_s is not None:  # a plan that does not fit has no tokens/s
+        console.print(
+            Text.assemble(
+                "\n",
+                ("speed", "bold"),
+                f": prompt ≈ {sp.prompt_tokens_per_s:g} tokens/s "
+                f"({sp.prompt_low:g}–{sp.prompt_high:g}), generation ≈ {sp.generation_tokens_per_s:g} tokens/s "
+                f"({sp.low:g}–{sp.high:g})",
+            )
         )
-    )
     if sp.disk_bound_seconds_per_token:
         console.print(f"[bold]from disk[/]: about {sp.disk_bound_seconds_per_token:g} s per token (mmap streaming)")
     console.print(Text(f"basis: {sp.basis}", style="dim"))

@@ -69,10 +69,12 @@ class MemoryUse(BaseModel):
 
 
 class Speed(BaseModel):
-    prompt_tokens_per_s: float
-    generation_tokens_per_s: float
-    low: float  # generation band
-    high: float
+    """None on a plan that does not fit: it does not run, so it has no tokens/s (see disk_bound_seconds_per_token)."""
+
+    prompt_tokens_per_s: float | None
+    generation_tokens_per_s: float | None
+    low: float | None  # generation band
+    high: float | None
     prompt_low: float | None = None
     prompt_high: float | None = None
     basis: str  # how it was derived, with the calibration source
@@ -103,7 +105,11 @@ class Alternative(BaseModel):
     ctx_size: int
     generation_tokens_per_s: float | None = None
     quality: Quality | None = None
-    why: str = ""
+    why: str = ""  # why the plan did not choose it: the step of the comparison where it lost
+    cache_type_k: str | None = None
+    cache_type_v: str | None = None
+    n_cpu_moe: int = 0
+    on_frontier: bool = False  # no other fitting option is at least as good in quality and context and faster
 
 
 class Plan(BaseModel):
@@ -142,6 +148,10 @@ class Overrides(BaseModel):
     # the llama.cpp backend the speed is predicted for; None: the one planner deploys (CUDA, ROCm or Vulkan by the
     # image choice, SYCL on Intel, Metal on Apple, CPU without a GPU)
     backend: Literal["cuda", "rocm", "vulkan", "metal", "sycl", "cpu"] | None = None
+    # the objective's knobs (planner/core/objective.py): what "best" means, not llama-server flags
+    min_speed: float | None = None  # usable generation tokens/s (default 5)
+    min_ctx: int | None = None  # the context floor (default 4096, or the model's maximum if smaller)
+    prefer: Literal["balanced", "quality", "speed", "context"] | None = None
 
 
 class PlanRequest(BaseModel):
@@ -154,3 +164,4 @@ class PlanRequest(BaseModel):
     margin_bytes: int | None = None  # per-GPU safety margin; None = the solver's default
     offline: bool = False  # never touch the network; use the catalog
     use_case: UseCase = "chat"  # which leaderboard category ranks a recommendation
+    keep_off_gpus: bool = False  # the machine has GPUs the image cannot run: a CPU plan keeps llama.cpp off them

@@ -112,3 +112,17 @@ def test_plan_for_a_saved_real_h200_profile() -> None:
     assert plan["where"] == "GPU" and plan["model"]["quant"] in ("Q8_0", "F16")
     # the card's free memory as probed, less the margin
     assert plan["memory"]["devices"][0]["capacity_bytes"] < plan["hardware"]["gpus"][0]["memory_free_bytes"]
+
+
+def test_margin_zero_and_the_objective_options_work_end_to_end() -> None:
+    proc = planner("plan", "qwen1.5-7b-chat", "--gpu", "RTX 3090", "--ram", "32GB", "--offline", "--json",
+                   "--margin", "0", "--min-speed", "20", "--min-ctx", "8192", "--prefer", "quality")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["memory"]["margin_bytes"] == 0
+    assert plan["memory"]["devices"][0]["capacity_bytes"] == plan["hardware"]["gpus"][0]["memory_free_bytes"]
+    assert any("as given (--margin)" in r for r in plan["reasons"])
+    assert plan["settings"]["ctx_size"] >= 8192
+    assert all(a["why"] for a in plan["alternatives"])
+    bad = planner("plan", "qwen1.5-7b-chat", "--gpu", "RTX 3090", "--offline", "--prefer", "fastest")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stderr.startswith("planner: error: --prefer")

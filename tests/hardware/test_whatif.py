@@ -190,3 +190,34 @@ def test_unknown_cpu_suggests_close_names() -> None:
     assert raised.value.message.startswith("unknown CPU 'Ryzen 9 7950Y'; closest: Ryzen 9 7950X")
     with pytest.raises(BadInput, match="hardware_db/cpus"):
         apply_what_if(canonical_box(), cpu="qqqqqq")
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [("3090", "RTX 3090"), ("rtx3090", "RTX 3090"), ("RTX3090", "RTX 3090"), ("p40", "Tesla P40"),
+     ("4060ti", "RTX 4060 Ti 8GB"), ("4060 Ti 16GB", "RTX 4060 Ti 16GB")],
+)  # fmt: skip
+def test_compact_spellings_resolve(written: str, expected: str) -> None:
+    assert [s.name for s in parse_gpu_arg(written)] == [expected]
+
+
+def test_a_size_the_database_does_not_list_is_a_custom_what_if_said_plainly() -> None:
+    hw = resolve_hardware(["RTX 4090 48GB"], "64GB", 8, None)
+    assert hw.gpus[0].memory_total_bytes == 48 * 1024**3
+    assert any("lists the RTX 4090 with 24 GB only" in w and "48 GB" in w for w in hw.warnings)
+    hw = resolve_hardware(["RTX 3060 8GB"], "64GB", 8, None)
+    assert hw.gpus[0].memory_total_bytes == 8 * 1024**3 and any("RTX 3060 with 12 GB only" in w for w in hw.warnings)
+    with pytest.raises(BadInput, match="not a memory size"):
+        parse_gpu_arg("RTX 4090 5000GB")
+
+
+@pytest.mark.parametrize("written", ["H100", "P100", "M3 Max", "A100"])
+def test_an_ambiguous_name_resolves_with_a_note_naming_the_variants(written: str) -> None:
+    hw = resolve_hardware([written], "64GB", 8, None)
+    note = next(w for w in hw.warnings if w.startswith(f"--gpu {written!r} could be any of"))
+    assert hw.gpus[0].name in note and "name one" in note
+
+
+def test_a_written_size_picks_the_variant_without_a_note() -> None:
+    hw = resolve_hardware(["A100 40GB"], "64GB", 8, None)
+    assert hw.gpus[0].name.endswith("40GB") and not any(w.startswith("--gpu") for w in hw.warnings)

@@ -36,8 +36,23 @@ class Run:
     max_rss_mib: float
 
 
+def _vm_hwm_kib(pid: int) -> int:
+    """The process's resident high-water mark in KiB (0 once it has exited)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def run_planner(args: list[str], hard_limit_s: float = 120) -> Run:
-    """Run `python -m planner ARGS` and measure its wall time and peak memory (from wait4, this child only)."""
+    """Run `python -m planner ARGS` and measure its wall time and peak memory.
+
+    The peak is the child's own VmHWM (/proc/PID/status), read while it runs: wait4's ru_maxrss is not usable here,
+    because exec folds the high-water mark of the memory the child was forked with (the whole pytest process, 400 MiB
+    late in a session) into it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "200"}
     env.pop("OPENAI_API_KEY", None)
     out_path, err_path = (Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{os.getpid()}-{n}" for n in ("o", "e"))
@@ -45,7 +60,9 @@ def run_planner(args: list[str], hard_limit_s: float = 120) -> Run:
     with out_path.open("w+") as out, err_path.open("w+") as err:
         proc = subprocess.Popen([sys.executable, "-m", "planner", *args], stdout=out, stderr=err, env=env, cwd=ROOT)
         deadline = started + hard_limit_s
-        while True:  # wait4 gives this child's own rusage; poll it so a hang fails the test instead of blocking it
+        peak_kib = 0
+        while True:  # poll, so that a hang fails the test instead of blocking it
+            peak_kib = max(peak_kib, _vm_hwm_kib(proc.pid))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -58,7 +75,7 @@ def run_planner(args: list[str], hard_limit_s: float = 120) -> Run:
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: keep Popen from waiting again
         out.seek(0)
         err.seek(0)
-        run = Run(proc.returncode, out.read(), err.read(), wall, usage.ru_maxrss / 1024)
+        run = Run(proc.returncode, out.read(), err.read(), wall, peak_kib / 1024)
     out_path.unlink()
     err_path.unlink()
     return run
