@@ -164,7 +164,8 @@ def _headline(result: SearchResult, opt: Option) -> str:
 def larger_context_option(result: SearchResult, opt: Option) -> Option | None:
     """The same file at the largest context it reaches beyond the chosen one (the context reason names it)."""
     larger = [o for o in result.options if o.rank == opt.rank and o.ctx > opt.ctx]
-    return max(larger, key=lambda o: (o.ctx, o.speed)) if larger else None
+    # the same cache type first: its why-not is about the context, not the cache
+    return max(larger, key=lambda o: (o.kv == opt.kv, o.ctx, o.speed)) if larger else None
 
 
 def exact_kv_option(result: SearchResult, opt: Option) -> Option | None:

@@ -83,9 +83,13 @@ class Option:
 
 
 def effective_ctx(opt: Option, obj: Objective) -> int:
-    """The context that counts toward the objective: up to the target, and what the machine reads in time."""
+    """The context that counts toward the objective: up to the target, and what the machine reads in time. A
+    context beyond what the machine reads in PROMPT_FILL_SECONDS counts only as the floor: it buys nothing a user
+    would wait for, so the one that is readable (or the smaller one, at equal speed) wins."""
     readable = max(obj.floor_ctx, int(opt.prompt_speed * PROMPT_FILL_SECONDS))
-    return min(opt.ctx, obj.target_ctx, readable)
+    if opt.ctx > readable:
+        return min(obj.floor_ctx, obj.target_ctx)
+    return min(opt.ctx, obj.target_ctx)
 
 
 def dominates(a: Option, b: Option) -> bool:
@@ -200,12 +204,17 @@ def _by_context(pool: list[Option], why: dict[int, str], obj: Objective) -> list
         best = max(o.ctx for o in pool)
         return _drop(pool, lambda o: o.ctx >= best, why, lambda o: f"context {o.ctx} against {best}")
     best = max(effective_ctx(o, obj) for o in pool)
-    return _drop(
-        pool,
-        lambda o: effective_ctx(o, obj) >= best,
-        why,
-        lambda o: f"context {o.ctx} against {best} at about the same speed",
-    )
+
+    def because(o: Option) -> str:
+        if o.ctx > max(obj.floor_ctx, int(o.prompt_speed * PROMPT_FILL_SECONDS)):
+            minutes = o.ctx / max(o.prompt_speed, 0.1) / 60
+            return (
+                f"context {o.ctx} would take {minutes:.0f} minutes to fill at {o.prompt_speed:g} t/s of prompt "
+                f"processing (over the {PROMPT_FILL_SECONDS // 60}-minute limit; --ctx asks for it)"
+            )
+        return f"context {o.ctx} against {best} at about the same speed"
+
+    return _drop(pool, lambda o: effective_ctx(o, obj) >= best, why, because)
 
 
 def _by_kv(pool: list[Option], why: dict[int, str], obj: Objective) -> list[Option]:
