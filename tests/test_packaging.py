@@ -45,8 +45,9 @@ def test_wheel_ships_its_data_and_runs_outside_the_checkout(tmp_path: Path) -> N
     )  # fmt: skip
     assert json.loads(gpus.stdout)[0]["compute_capability"] == "6.1"
     plan = subprocess.run(
-        [sys.executable, "-m", "planner", "plan", "qwen1.5-14b-chat", "--gpu", "Tesla P4", "--ram", "8GB", "--json"],
+        [sys.executable, "-m", "planner", "plan", "qwen1.5-14b-chat", "--gpu", "Tesla P4", "--ram", "8GB",
+         "--cpu-cores", "4", "--json", "--prefer", "speed", "--min-ctx", "2048"],  # the README's classic answer
         cwd=run, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert plan.returncode == 0, plan.stderr
-    assert json.loads(plan.stdout)["model"]["quant"] == "Q2_K"
+    assert json.loads(plan.stdout)["model"]["quant"] == "Q2_K"  # the wheel's catalog and quality data were found
