@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from planner.core.memory import MiB, kv_bytes_per_token
 from planner.core.objective import NEAR_TIE, Option
-from planner.core.ranking import quant_rank
 from planner.core.search import CTX_LADDER, Candidate, Fit, SearchResult, payload_of
 from planner.types.hardware import Hardware
 from planner.types.model import ModelFacts
@@ -231,10 +230,6 @@ def _kv_reason(result: SearchResult, opt: Option, ov: Overrides) -> str:
         )
     where = " entirely on the GPU" if result.full_offload_only else ""
     return text + f"; an f16 cache does not fit {opt.quant} at context {opt.ctx}{where} here"
-
-
-def quant_rank_of(c: Candidate) -> int:
-    return quant_rank(c.quant)
 
 
 def quality_comparison(chosen: Candidate) -> str | None:

@@ -16,7 +16,7 @@ from planner.core.search import LLAMA_CPP_BUILD, Candidate, Fit, SearchResult, c
 from planner.core.speed import disk_seconds_per_token
 from planner.errors import BadInput, NothingFits
 from planner.types.hardware import Hardware
-from planner.types.model import ModelFacts, ModelFile, PlannedModel
+from planner.types.model import ModelFile, PlannedModel
 from planner.types.plan import Alternative, Plan, PlanRequest, Runtime
 
 
@@ -156,10 +156,6 @@ def planned_model(cand: Candidate) -> PlannedModel:
     return PlannedModel.model_validate(
         {**facts.summary(), "name": cand.model, "revision": cand.revision, "file_info": files, "mmproj": mmproj}
     )
-
-
-def disk_bound_speed(facts: ModelFacts, hw: Hardware) -> float:
-    return disk_seconds_per_token(facts, host_capacity(hw), hw.disk.read_bandwidth_gbs)
 
 
 def command_for(cand: Candidate, fit: Fit, runtime: Runtime) -> list[str]:

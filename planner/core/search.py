@@ -316,11 +316,17 @@ def _full_offload(space: Space, ctxs: list[int], kv: tuple[str, str]) -> list[Fi
     return [first, *_readable_context(space, ctxs, first, at)]
 
 
+def _prompt_speed(fit: Fit) -> float:
+    """Prompt tokens/s; unknown (no FLOP figure for the GPU) caps no context: nothing says it is slow to fill."""
+    pp = fit.speed.prompt_tokens_per_s
+    return float("inf") if pp is None else pp
+
+
 def _readable_context(space: Space, ctxs: list[int], first: Fit, at: Callable[[int], Fit]) -> list[Fit]:
     """Whole on the GPUs (or in RAM), a smaller context generates no faster (the speed model reads the first
     512 cells of the cache), so the largest context that fits is the only one worth having; and the largest the
     machine can read in PROMPT_FILL_SECONDS, when that is smaller (the objective does not count more)."""
-    readable = (first.speed.prompt_tokens_per_s or 0.0) * PROMPT_FILL_SECONDS
+    readable = _prompt_speed(first) * PROMPT_FILL_SECONDS
     if first.settings.ctx_size <= readable:
         return []
     smaller = [i for i, c in enumerate(ctxs) if c < first.settings.ctx_size and c <= readable]
@@ -428,7 +434,7 @@ def _option(i: int, cand: Candidate, fit: Fit) -> Option:
     s = fit.settings
     return Option(
         rank=i, quant=cand.quant, kv=(s.cache_type_k, s.cache_type_v), speed=fit.speed.generation_tokens_per_s or 0.0,
-        prompt_speed=fit.speed.prompt_tokens_per_s or 0.0, ctx=s.ctx_size, where=fit.where, n_gpu_layers=s.n_gpu_layers,
+        prompt_speed=_prompt_speed(fit), ctx=s.ctx_size, where=fit.where, n_gpu_layers=s.n_gpu_layers,
         n_layers=cand.facts.n_layer + 1, n_cpu_moe=s.n_cpu_moe, payload=(cand, fit),
     )  # fmt: skip
 
@@ -496,25 +502,6 @@ def closest_attempt(facts: ModelFacts, hw: Hardware, ov: Overrides, runtime: Run
 
     best = _first_that_fits(list(range(space.full, -1, -1)), at, gpus_hold)
     return best if best is not None else at(0)
-
-
-def choose(
-    candidates: list[Candidate],
-    hw: Hardware,
-    ov: Overrides,
-    runtime: Runtime,
-    margin_bytes: int | None,
-    *,
-    min_speed: float | None = None,
-    full_offload_only: bool = False,
-) -> tuple[Candidate | None, Fit | None, list[tuple[Candidate, Fit | None]]]:
-    """The objective's choice, its fit, and (candidate, its own best fit or None) for every candidate."""
-    result = search(candidates, hw, ov, runtime, margin_bytes, min_speed=min_speed, full_offload_only=full_offload_only)
-    evaluated = [(c, payload_of(o)[1] if o else None) for c, o in result.per_candidate]
-    if result.choice is None:
-        return None, None, evaluated
-    cand, fit = payload_of(result.choice.chosen)
-    return cand, fit, evaluated
 
 
 def payload_of(option: Option) -> tuple[Candidate, Fit]:
