@@ -50,8 +50,8 @@ class Point:
 
     @property
     def flops_known(self) -> bool:
-        """The GPU row has a FLOP figure: without one the prompt prediction rests on a placeholder and is neither
-        fitted nor scored (e.g. the M3 Pro/Ultra and M4 Pro/Max rows)."""
+        """The GPU row has a FLOP figure: without one planner makes no prompt prediction, so the row is neither
+        fitted nor scored for prompt speed (e.g. the M3 Pro/Ultra and M4 Pro/Max rows)."""
         return all(g.fp32_tflops or g.fp16_tflops for g in self.case.gpus)
 
 
@@ -122,7 +122,7 @@ def predict_tg(pt: Point, c: SpeedConstants) -> float:
 
 
 def predict_pp(pt: Point, c: SpeedConstants, extra: dict[str, float]) -> float:
-    pp = 1.0 / prompt_seconds(pt.terms, c)
+    pp = 1.0 / prompt_seconds(pt.terms, c)  # 0.0 when unknown: such rows are not scored (flops_known)
     return pp * extra.get(OLD_BUILD, 1.0) if pt.old_ampere_build else pp
 
 

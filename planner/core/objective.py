@@ -82,11 +82,17 @@ class Option:
         return f"{self.quant} (KV {self.kv[0]}/{self.kv[1]}, ctx {self.ctx}, {self.where})"
 
 
+def readable_ctx(opt: Option, obj: Objective) -> float:
+    """The most context the machine fills in PROMPT_FILL_SECONDS (at least the floor); unbounded when the prompt
+    speed is unknown (inf)."""
+    return max(obj.floor_ctx, opt.prompt_speed * PROMPT_FILL_SECONDS)
+
+
 def effective_ctx(opt: Option, obj: Objective) -> int:
     """The context that counts toward the objective: up to the target, and what the machine reads in time. A
     context beyond what the machine reads in PROMPT_FILL_SECONDS counts only as the floor: it buys nothing a user
     would wait for, so the one that is readable (or the smaller one, at equal speed) wins."""
-    readable = max(obj.floor_ctx, int(opt.prompt_speed * PROMPT_FILL_SECONDS))
+    readable = readable_ctx(opt, obj)
     if opt.ctx > readable:
         return min(obj.floor_ctx, obj.target_ctx)
     return min(opt.ctx, obj.target_ctx)
@@ -206,7 +212,7 @@ def _by_context(pool: list[Option], why: dict[int, str], obj: Objective) -> list
     best = max(effective_ctx(o, obj) for o in pool)
 
     def because(o: Option) -> str:
-        if o.ctx > max(obj.floor_ctx, int(o.prompt_speed * PROMPT_FILL_SECONDS)):
+        if o.ctx > readable_ctx(o, obj):
             minutes = o.ctx / max(o.prompt_speed, 0.1) / 60
             return (
                 f"context {o.ctx} would take {minutes:.0f} minutes to fill at {o.prompt_speed:g} t/s of prompt "

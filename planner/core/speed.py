@@ -33,6 +33,7 @@ the constants on hardware_db/speed_calibration.yaml through exactly these functi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from planner.core.memory import OP_OFFLOAD_MIN_BATCH
@@ -212,9 +213,10 @@ def gpu_generation(gpu: Gpu, backend: str | None = None) -> str:
 def _peak_flops(gpu: Gpu, gen: str) -> float:
     # Pascal/Maxwell run dp4a/FP32 kernels; Apple publishes no FP16 rate, so Metal's fitted efficiency is against
     # the FP32 figure rather than an assumed 2 x FP32
+    # 0 when the database row has no FLOP figure: the prompt speed is then not estimated (no number is invented)
     if gen in ("pascal", "maxwell", "metal"):
-        return (gpu.fp32_tflops or 5.0) * 1e12
-    return (gpu.fp16_tflops or (gpu.fp32_tflops or 10.0) * 2) * 1e12
+        return (gpu.fp32_tflops or 0.0) * 1e12
+    return (gpu.fp16_tflops or (gpu.fp32_tflops or 0.0) * 2) * 1e12
 
 
 def host_bandwidth(cpu: Cpu) -> float:
@@ -399,6 +401,8 @@ def _gpu_prompt_rate(g: GpuRead, family: str, c: SpeedConstants) -> float:
 
 def prompt_seconds(terms: SpeedTerms, c: SpeedConstants) -> float:
     """Seconds per prompt token (large batches)."""
+    if unrated_gpus(terms):  # no FLOP figure: the time is unknown, never guessed
+        return math.inf
     t = sum(terms.flops_per_token * g.layer_share / _gpu_prompt_rate(g, terms.family, c) for g in terms.gpus)
     if terms.offload_gpu is not None:
         # the copy and the matmul it feeds run one after the other (compute_splits waits for its inputs)
@@ -428,23 +432,32 @@ def estimate_speed(
     terms = speed_terms(facts, settings, memory, gpus, cpu, context_fill=context_fill, backend=backend)
     c = DEFAULT_CONSTANTS
     tg = 1.0 / generation_seconds(terms, c)
-    pp_time = prompt_seconds(terms, c)
-    pp = 1.0 / pp_time if pp_time > 0 else tg
+    unrated = unrated_gpus(terms)
+    pp: float | None = None
+    if not unrated:
+        pp_time = prompt_seconds(terms, c)
+        pp = 1.0 / pp_time if pp_time > 0 else tg
     return Speed(
-        prompt_tokens_per_s=round(pp, 1),
+        prompt_tokens_per_s=round(pp, 1) if pp is not None else None,
         generation_tokens_per_s=round(tg, 1),
         low=round(tg * (1 - BAND), 1),
         high=round(tg * (1 + BAND), 1),
-        prompt_low=round(pp * (1 - BAND), 1),
-        prompt_high=round(pp * (1 + BAND), 1),
-        basis=_basis(terms, c),
+        prompt_low=round(pp * (1 - BAND), 1) if pp is not None else None,
+        prompt_high=round(pp * (1 + BAND), 1) if pp is not None else None,
+        basis=_basis(terms, c, unrated),
         gpu_bytes_per_token=[int(b) for b in terms.gpu_bytes],
         host_bytes_per_token=int(terms.host_bytes),
         pcie_seconds_per_ubatch=round(terms.pcie_seconds_per_ubatch, 4) if terms.offload_gpu is not None else None,
     )
 
 
-def _basis(terms: SpeedTerms, c: SpeedConstants) -> str:
+def unrated_gpus(terms: SpeedTerms) -> list[str]:
+    """GPUs doing prompt work whose database row has no FLOP figure: their prompt speed cannot be derived."""
+    doing = [*terms.gpus, *([terms.offload_gpu] if terms.offload_gpu is not None else [])]
+    return list(dict.fromkeys(g.name for g in doing if g.peak_flops <= 0))
+
+
+def _basis(terms: SpeedTerms, c: SpeedConstants, unrated: list[str] | None = None) -> str:
     parts = [
         f"{g.name}: {(g.weight_bytes + g.kv_bytes) / GB:.2f} GB/token at "
         f"{c.eta(g.generation, terms.family):.2f} x {g.bandwidth / GB:.0f} GB/s "
@@ -457,6 +470,8 @@ def _basis(terms: SpeedTerms, c: SpeedConstants) -> str:
             f"{terms.host_bandwidth / GB:.0f} GB/s"
         )
     prompt = f"prompt: {terms.flops_per_token / 1e9:.1f} GFLOP/token"
+    if unrated:
+        prompt += f", not estimated: hardware_db has no FLOP figure for {', '.join(unrated)}"
     if terms.offload_gpu is not None:
         prompt += (
             f" + copy of {terms.pcie_bytes_per_ubatch / GB:.2f} GB of host weights per ubatch over "

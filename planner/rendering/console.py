@@ -135,9 +135,10 @@ def show_plan(plan: Plan, console: Console | None = None) -> None:
             Text.assemble(
                 "\n",
                 ("speed", "bold"),
-                f": prompt ≈ {sp.prompt_tokens_per_s:g} tokens/s "
-                f"({sp.prompt_low:g}–{sp.prompt_high:g}), generation ≈ {sp.generation_tokens_per_s:g} tokens/s "
-                f"({sp.low:g}–{sp.high:g})",
+                f": prompt ≈ {sp.prompt_tokens_per_s:g} tokens/s ({sp.prompt_low:g}–{sp.prompt_high:g})"
+                if sp.prompt_tokens_per_s is not None
+                else ": prompt not estimated (see basis)",
+                f", generation ≈ {sp.generation_tokens_per_s:g} tokens/s ({sp.low:g}–{sp.high:g})",
             )
         )
     if sp.disk_bound_seconds_per_token:
