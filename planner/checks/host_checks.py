@@ -82,6 +82,32 @@ def check_cpu_instructions(ctx: CheckContext) -> Finding | None:
     )
 
 
+def check_amx_build(ctx: CheckContext) -> Finding | None:
+    """A native llama-cpp-python build on an AMX CPU runs llama.cpp's AMX kernels, which crash on some such hosts."""
+    build = ctx.hardware.llama_cpp_python
+    if build is None or not build.amx_kernels or "amx_int8" not in ctx.hardware.cpu.flags:
+        return None
+    version = f" {build.version}" if build.version else ""
+    return Finding(
+        id="llama-cpp-python-amx",
+        severity="warn",
+        title=f"llama-cpp-python{version} here runs llama.cpp's AMX kernels",
+        detail=(
+            f"It was built for this CPU (-march=native) and {ctx.hardware.cpu.model} has AMX, so CPU matrix "
+            "multiplies of Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K and IQ4_XS weights go through "
+            "ggml_backend_amx_mul_mat. On some Sapphire Rapids hosts that function crashes at the first "
+            "generation (llama.cpp #20824, open without a fix); planner's own CI host is one. The embedded launch "
+            "(--launch-with embedded) would then die with SIGSEGV. A portable build (AVX2 baseline, no AMX) "
+            "avoids it. The official llama.cpp images pick a CPU variant at run time, and on this CPU that is "
+            "their sapphirerapids variant, with the same AMX kernels (ggml/src/CMakeLists.txt)."
+        ),
+        fix="Rebuild llama-cpp-python portable (no -march=native); a llama-server built the same way also avoids it.",
+        commands=[
+            'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python'
+        ],
+    )
+
+
 def check_ram(ctx: CheckContext) -> Finding | None:
     """The plan's host part (CPU layers, KV, buffers) against the RAM there is."""
     plan = ctx.plan
@@ -175,4 +201,4 @@ def check_disk(ctx: CheckContext) -> Finding | None:
     )
 
 
-CHECKS = [check_docker, check_cpu_instructions, check_ram, check_swap, check_disk]
+CHECKS = [check_docker, check_cpu_instructions, check_amx_build, check_ram, check_swap, check_disk]

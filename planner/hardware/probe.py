@@ -15,6 +15,7 @@ from pathlib import Path
 from planner.data.cpus import enrich_cpu
 from planner.errors import BadInput, EnvironmentProblem
 from planner.hardware import amd, apple, host, intel, nvidia
+from planner.hardware.llama_cpp_build import probe_llama_cpp_python
 from planner.types.hardware import Container, Hardware
 
 
@@ -44,6 +45,7 @@ def probe_hardware(models_dir: Path | None = None, *, gpus: bool = True, contain
         os=os_name,
         os_release=os_release,
         driver=found.driver,
+        llama_cpp_python=probe_llama_cpp_python(),
         source="probe",
         warnings=found.warnings + warnings,
     )

@@ -122,6 +122,16 @@ class DriverStatus(BaseModel):
     nvml_error_code: int | None = None  # NVML's return code when nvmlInit failed (18 = version mismatch)
 
 
+class LlamaCppPythonBuild(BaseModel):
+    """The llama-cpp-python installed beside planner (the `embedded` launch), as its files say."""
+
+    version: str | None = None
+    # The CPU library holds llama.cpp's AMX matmul kernels: a -march=native build on an AMX CPU (Sapphire Rapids or
+    # later). Those kernels crash on some such hosts (llama.cpp #20824), so doctor names it.
+    amx_kernels: bool = False
+    library: str | None = None  # the libggml-cpu file that was read
+
+
 class Hardware(BaseModel):
     gpus: list[Gpu] = Field(default_factory=list)
     cpu: Cpu = Field(default_factory=Cpu)
@@ -131,5 +141,6 @@ class Hardware(BaseModel):
     os: str = "linux"  # platform.system() in lower case: linux, darwin, windows
     os_release: str | None = None  # e.g. "Debian GNU/Linux 12 (bookworm), kernel 6.1.0"
     driver: DriverStatus = Field(default_factory=DriverStatus)
+    llama_cpp_python: LlamaCppPythonBuild | None = None  # None: not installed, or not probed (what-if)
     source: str = "probe"  # probe | what-if | file
     warnings: list[str] = Field(default_factory=list)
