@@ -172,7 +172,7 @@ def advise(
         return Advice([], [note])
     ctx = _Context(plan, request, replan)
     notes = [
-        f"the plan {problem}; each change below was re-planned by planner with everything else as given "
+        f"the plan {problem}; each change was re-planned by planner with everything else as given "
         "(its figures are that plan's)"
     ]
     rows: list[Upgrade] = []

@@ -48,6 +48,8 @@ def prices_from(document: object, where: str = "prices") -> dict[str, float]:
         raise BadInput(f"{where}: expected a mapping of GPU name to price, e.g. 'RTX 3090: 700'")
     prices: dict[str, float] = {}
     for name, price in document.items():
+        if isinstance(name, int) and not isinstance(name, bool):
+            name = str(name)  # YAML reads `3060: 250` as a number: it is the card a user means
         if not isinstance(name, str) or not name.strip():
             raise BadInput(f"{where}: {name!r} is not a GPU name")
         if isinstance(price, bool) or not isinstance(price, int | float) or not math.isfinite(price) or price <= 0:
