@@ -335,6 +335,8 @@ def _price_of(gpu: Gpu, offers: Sequence[GpuOffer]) -> float | None:
 
 
 def _second_gpu(ctx: _Context, offers: Sequence[GpuOffer]) -> list[Upgrade]:
+    """One more card like the first; on a probed machine it gets the first card's free memory (what other
+    programs hold there is assumed held on the new one too: the cautious side)."""
     hw = ctx.request.hardware
     if not hw.gpus:
         return []
