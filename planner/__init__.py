@@ -41,6 +41,7 @@ _EXPORTS = {
     "Speed": "planner.types.plan",
     "Quality": "planner.types.plan",
     "Alternative": "planner.types.plan",
+    "Upgrade": "planner.types.plan",
     "Overrides": "planner.types.plan",
     "PlanRequest": "planner.types.plan",
     "Hardware": "planner.types.hardware",
@@ -88,6 +89,7 @@ __all__ = [
     "Speed",
     "Quality",
     "Alternative",
+    "Upgrade",
     "Overrides",
     "PlanRequest",
     "Hardware",
@@ -144,6 +146,7 @@ if TYPE_CHECKING:
         Quality,
         Settings,
         Speed,
+        Upgrade,
     )
 
 

@@ -7,7 +7,7 @@ OSError, the hub unreachable a ConnectionError, nothing fits a RuntimeError.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from typing import Any
 
+    from planner.core.upgrades import GpuOffer, QuantFile, SmallerModel
     from planner.data.catalog import CatalogListing, RefreshResult
     from planner.data.gpus import GpuList
     from planner.rendering.artifacts import RenderedFiles
@@ -82,12 +83,17 @@ def plan(
     runtime: Runtime = "llama-server",
     margin_bytes: int | None = None,
     use_case: UseCase = "chat",
+    upgrade: bool = False,
+    prices: str | Path | Mapping[str, float] | None = None,
 ) -> Plan:
     """How to run `model` (a repo, repo:QUANT, a .gguf path or a catalog alias) on `hardware` (default: probe).
 
     With no model, the strongest catalog model that runs fluently there. A plan that does not fit comes back with
     `fits == False` and the reasons; raises ValueError for bad input, planner.errors.NothingFits when not even
-    the smallest file could be placed.
+    the smallest file could be placed. With `upgrade`, a plan that does not fit or runs under the usable speed
+    also carries `upgrades`: the smallest changes that fix it (more RAM, another card, a smaller quant or model,
+    less context, fewer slots), each re-planned; `prices` (a YAML/JSON file or a mapping of GPU name -> price)
+    orders the cards by price, which planner never invents.
     """
     request = PlanRequest(
         model=model,
@@ -98,7 +104,7 @@ def plan(
         offline=offline,
         use_case=use_case,
     )
-    return plan_request(request)
+    return plan_request(request, upgrade=upgrade, prices=prices)
 
 
 def recommend(
@@ -116,8 +122,16 @@ def recommend(
     )
 
 
-def plan_request(request: PlanRequest) -> Plan:
+def plan_request(
+    request: PlanRequest, *, upgrade: bool = False, prices: str | Path | Mapping[str, float] | None = None
+) -> Plan:
     """plan() for a request built elsewhere (the CLI validates options into one)."""
+    price_table = _price_table(prices, upgrade)  # a bad price file fails before any planning
+    planned = _plan_request(request)
+    return _with_upgrades(planned, request, price_table) if upgrade else planned
+
+
+def _plan_request(request: PlanRequest) -> Plan:
     from planner.core.planning import plan_named, plan_recommended
     from planner.models.candidates import candidates_for, recommended_models
 
@@ -139,6 +153,106 @@ def plan_request(request: PlanRequest) -> Plan:
         request.model, hw, quant=request.overrides.quant, offline=request.offline, margin_bytes=request.margin_bytes
     )
     return plan_named(candidates, request, notices)
+
+
+def _price_table(prices: str | Path | Mapping[str, float] | None, upgrade: bool) -> dict[str, float] | None:
+    from planner.data.prices import load_prices, prices_from
+    from planner.errors import BadInput
+
+    if prices is None:
+        return None
+    if not upgrade:
+        raise BadInput("--prices prices the cards that --upgrade suggests; add --upgrade")
+    if isinstance(prices, Mapping):
+        return prices_from(dict(prices))
+    return load_prices(Path(prices))
+
+
+def _with_upgrades(planned: Plan, request: PlanRequest, prices: dict[str, float] | None) -> Plan:
+    """The plan with its upgrade advice: the tables the pure core needs (cards, the model's files, smaller models
+    of its line) read here, and every change re-planned by the same use case as the plan itself."""
+    from planner.core.upgrades import advise
+
+    if request.model is None:
+        note = "upgrade advice is for a named model: a recommendation is already one that runs fluently here"
+        return planned.model_copy(update={"upgrade_notes": [note]})
+    advice = advise(
+        planned,
+        request,
+        _replan,
+        offers=_gpu_offers(request, prices),
+        prices_given=prices is not None,
+        quants=_quant_files(request),
+        smaller_models=_smaller_models(planned),
+    )
+    return planned.model_copy(update={"upgrades": advice.upgrades, "upgrade_notes": advice.notes})
+
+
+def _replan(request: PlanRequest) -> Plan | str:
+    from planner.errors import BadInput, NothingFits
+
+    try:
+        return _plan_request(request)
+    except NothingFits as err:
+        return f"does not fit: {err.message}"
+    except BadInput as err:  # e.g. the smaller model has no file planner can read
+        return err.message
+
+
+def _gpu_offers(request: PlanRequest, prices: dict[str, float] | None) -> list[GpuOffer]:
+    """The database's cards a machine could swap in: one device per board, not a whole unified-memory machine,
+    of the vendor a fixed --backend runs on, and with code in the image planner deploys."""
+    from planner.core.upgrades import GpuOffer
+    from planner.data.engines import gpus_the_image_cannot_run
+    from planner.data.gpus import gpu_from_spec, load_gpus
+
+    backend = request.overrides.backend
+    if backend == "cpu":
+        return []
+    vendor = _BACKEND_VENDOR.get(backend) if backend else None
+    offers = []
+    for spec in load_gpus():
+        if spec.unified_memory or spec.devices_per_board > 1 or (vendor and spec.vendor != vendor):
+            continue
+        gpu = gpu_from_spec(spec, 0)
+        if gpus_the_image_cannot_run(request.hardware.model_copy(update={"gpus": [gpu]})):
+            continue
+        offers.append(GpuOffer(gpu, prices.get(spec.name) if prices else None))
+    return offers
+
+
+def _quant_files(request: PlanRequest) -> list[QuantFile]:
+    """The model's files when the user fixed the quant (else the plan already compared them all)."""
+    from planner.core.upgrades import QuantFile
+    from planner.models.sources import resolve_model
+
+    assert request.model is not None
+    resolved = resolve_model(request.model, offline=request.offline, quant=request.overrides.quant)
+    if not (request.overrides.quant or resolved.quant):
+        return []
+    return [QuantFile(c.quant, c.size_bytes) for c in resolved.candidates]
+
+
+def _smaller_models(planned: Plan) -> list[SmallerModel]:
+    """Smaller catalog models of the plan's model line: the family without its minor version (Llama 3.3 and
+    Llama 3.1 are both Llama 3; Qwen2.5 is Qwen2)."""
+    import re
+
+    from planner.core.upgrades import SmallerModel
+    from planner.data.catalog import find, load_catalog
+
+    entry = find(planned.model.name) or (find(planned.model.repo) if planned.model.repo else None)
+    if entry is None:
+        return []
+
+    def line(family: str) -> str:
+        return re.sub(r"(\d)\.\d+$", r"\1", family)
+
+    return [
+        SmallerModel(m.aliases[0] if m.aliases else m.name, m.shape.n_params, tuple(q.quant for q in m.quants))
+        for m in load_catalog()
+        if line(m.family) == line(entry.family) and m.shape.n_params < entry.shape.n_params
+    ]
 
 
 # which GPU vendor each backend runs on (Vulkan: any)

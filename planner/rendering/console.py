@@ -97,6 +97,28 @@ def _alternatives(plan: Plan) -> Table:
     return table
 
 
+def _upgrades(plan: Plan) -> Table:
+    """`--upgrade`: each change with the plan planner makes after it; a price column only when prices were given."""
+    table = Table(title="Upgrades (each change re-planned)", header_style="bold", title_justify="left")
+    priced = any(u.price is not None for u in plan.upgrades)
+    columns = ("change", "fixes it", "where", "quant", "ctx", "gen t/s", *(("price",) if priced else ()), "options")
+    for col in columns:
+        table.add_column(col, justify="right" if col in ("ctx", "gen t/s", "price") else "left")
+    for u in plan.upgrades:
+        cells = [
+            u.change,
+            "yes" if u.fixes else "no",
+            u.where if u.fits else "no fit",
+            u.quant or "-",
+            str(u.ctx_size) if u.fits else "-",
+            f"{u.generation_tokens_per_s:g}" if u.generation_tokens_per_s is not None else "-",
+            *((f"{u.price:g}" if u.price is not None else "-",) if priced else ()),
+            shlex.join(u.options),
+        ]
+        table.add_row(*(Text(cell) for cell in cells))
+    return table
+
+
 def show_plan(plan: Plan, console: Console | None = None) -> None:
     console = console or Console()
     m = plan.model
@@ -157,3 +179,8 @@ def show_plan(plan: Plan, console: Console | None = None) -> None:
     if plan.alternatives:
         console.print()
         console.print(_alternatives(plan))
+    if plan.upgrades:
+        console.print()
+        console.print(_upgrades(plan))
+    for note in plan.upgrade_notes:
+        console.print(Text(f"  · {note}", style="dim"))

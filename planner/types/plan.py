@@ -14,6 +14,7 @@ from planner.types.model import PlannedModel
 
 Runtime = Literal["llama-server", "llama-cpp-python"]
 UseCase = Literal["chat", "code", "reasoning"]
+UpgradeKind = Literal["ram", "second_gpu", "gpu", "quant", "model", "parallel", "context"]
 
 
 class Settings(BaseModel):
@@ -112,6 +113,26 @@ class Alternative(BaseModel):
     on_frontier: bool = False  # no other fitting option is at least as good in quality and context and faster
 
 
+class Upgrade(BaseModel):
+    """One change that could make a plan usable (`plan --upgrade`), with the plan planner makes after it: every
+    figure here is that re-plan's, never an estimate of the change."""
+
+    change: str  # in words: "RAM 32 GB -> 48 GB", "a second RTX 3090", "Q4_K_M -> IQ3_XXS"
+    kind: UpgradeKind
+    options: list[str] = Field(default_factory=list)  # the plan options that make the change, e.g. ["--ram", "48GB"]
+    fits: bool  # the re-plan fits
+    fixes: bool  # ... and reaches the usable speed and the context floor
+    where: str = "does not fit"
+    model: str = ""
+    quant: str = ""
+    n_gpu_layers: int = 0
+    ctx_size: int = 0
+    generation_tokens_per_s: float | None = None
+    prompt_tokens_per_s: float | None = None
+    price: float | None = None  # only from the user's --prices file, in its units; never invented
+    why: str = ""  # what the re-plan shows against the floors
+
+
 class Plan(BaseModel):
     model: PlannedModel
     hardware: Hardware
@@ -127,6 +148,8 @@ class Plan(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     llama_cpp_build: str = ""  # the llama.cpp behaviour the estimate models, e.g. "b10454"
+    upgrades: list[Upgrade] = Field(default_factory=list)  # `--upgrade`: the changes that fix it, fixing ones first
+    upgrade_notes: list[str] = Field(default_factory=list)  # how the advice was found: bounds, what was not tried
 
 
 class Overrides(BaseModel):
