@@ -8,7 +8,10 @@ planner's recorded build all agree. The sdist comes from PyPI through pip (the o
     python scripts/build_llama_server.py --force     # rebuild
     python scripts/build_llama_server.py --source DIR  # use an already-extracted llama.cpp tree (a speed-up only)
 
-The binary lands in tests/fixtures/cache/llama-server/bin/llama-server (git-ignored) next to a stamp file that
+It is built with GGML_RPC=ON, and `ggml-rpc-server` (llama.cpp's RPC worker, tools/rpc) beside it, for the
+cluster tests on loopback: the official images and most distributions ship neither with RPC.
+
+The binaries land in tests/fixtures/cache/llama-server/bin/ (git-ignored) next to a stamp file that
 names the version and the cmake flags; a later run with the same stamp and a working binary skips the build.
 It is linked statically against ggml/llama, so the single file can be moved or put on PATH on its own.
 """
@@ -33,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "tests" / "fixtures" / "cache" / "llama-server"
 BINARY = CACHE / "bin" / "llama-server"
+RPC_SERVER = CACHE / "bin" / "ggml-rpc-server"
+TARGETS = ("llama-server", "ggml-rpc-server")
 STAMP = CACHE / "bin" / "build.json"
 
 # A portable CPU build (AVX2/FMA/F16C baseline instead of -march=native, so a cached binary survives a runner
@@ -50,6 +55,8 @@ CMAKE_FLAGS = [
     "-DLLAMA_BUILD_UI=OFF",
     "-DLLAMA_USE_PREBUILT_UI=OFF",
     "-DLLAMA_OPENSSL=OFF",
+    # The RPC backend: llama-server --rpc host:port places layers on remote ggml-rpc-server devices.
+    "-DGGML_RPC=ON",
 ]
 
 
@@ -96,7 +103,7 @@ def stamp_for(version: str) -> dict[str, str]:
 
 def is_current(version: str) -> bool:
     """True when the cached binary was built from this version with these flags and still starts."""
-    if not BINARY.exists() or not STAMP.exists():
+    if not BINARY.exists() or not RPC_SERVER.exists() or not STAMP.exists():
         return False
     try:
         if json.loads(STAMP.read_text()) != stamp_for(version):
@@ -147,27 +154,30 @@ def same_source(build_dir: Path, source: Path) -> bool:
     return False
 
 
-def build(source: Path, build_dir: Path, jobs: int, build_number: int, commit: str) -> Path:
+def build(source: Path, build_dir: Path, jobs: int, build_number: int, commit: str) -> list[Path]:
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     identity = [f"-DLLAMA_BUILD_NUMBER={build_number}", f"-DLLAMA_BUILD_COMMIT={commit}"]
     subprocess.run(["cmake", "-S", str(source), "-B", str(build_dir), *generator, *CMAKE_FLAGS, *identity], check=True)
     subprocess.run(
-        ["cmake", "--build", str(build_dir), "--config", "Release", "--target", "llama-server", "-j", str(jobs)],
+        ["cmake", "--build", str(build_dir), "--config", "Release", "--target", *TARGETS, "-j", str(jobs)],
         check=True,
     )
-    built = build_dir / "bin" / "llama-server"
-    if not built.exists():
-        sys.exit(f"build_llama_server: the build finished but {built} does not exist")
+    built = [build_dir / "bin" / target for target in TARGETS]
+    for binary in built:
+        if not binary.exists():
+            sys.exit(f"build_llama_server: the build finished but {binary} does not exist")
     return built
 
 
-def install(built: Path, version: str) -> None:
-    """Copy the binary and its stamp in atomically, so an interrupted run never leaves a half-written server."""
+def install(built: list[Path], version: str) -> None:
+    """Copy the binaries and their stamp in atomically, so an interrupted run never leaves a half-written server."""
     BINARY.parent.mkdir(parents=True, exist_ok=True)
-    partial = BINARY.with_name(BINARY.name + ".partial")
-    shutil.copy2(built, partial)
-    partial.chmod(0o755)
-    os.replace(partial, BINARY)
+    for binary in built:
+        target = BINARY.parent / binary.name
+        partial = target.with_name(target.name + ".partial")
+        shutil.copy2(binary, partial)
+        partial.chmod(0o755)
+        os.replace(partial, target)
     stamp_partial = STAMP.with_name(STAMP.name + ".partial")
     stamp_partial.write_text(json.dumps(stamp_for(version)) + "\n")
     os.replace(stamp_partial, STAMP)
@@ -221,7 +231,10 @@ def build_once(version: str, args: argparse.Namespace) -> int:
     built = build(source, build_dir, args.jobs, build_number, commit)
     install(built, version)
     elapsed = time.monotonic() - started
-    print(f"build_llama_server: built {BINARY} (llama-cpp-python {version}) in {elapsed:.0f} s with {args.jobs} jobs")
+    print(
+        f"build_llama_server: built {', '.join(TARGETS)} in {BINARY.parent} (llama-cpp-python {version})"
+        f" in {elapsed:.0f} s with {args.jobs} jobs"
+    )
     return 0
 
 
